@@ -1,0 +1,115 @@
+"""sRGB <-> CIE Lab (D65) as TensorFlow ops, and the colour spaces the two networks split.
+
+The conversion follows the CIE definitions (IEC 61966-2-1 sRGB transfer curve, sRGB->XYZ
+matrix for D65, CIE 1976 L*a*b*). All functions take float tensors with channels last and
+work eagerly, inside ``tf.data.Dataset.map`` and inside a Keras model.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# sRGB (linear) -> XYZ, D65 white, as in IEC 61966-2-1.
+_RGB_TO_XYZ = [
+    [0.412453, 0.357580, 0.180423],
+    [0.212671, 0.715160, 0.072169],
+    [0.019334, 0.119193, 0.950227],
+]
+_D65_WHITE = [0.95047, 1.0, 1.08883]
+_DELTA = 6.0 / 29.0
+
+# Ranges used to normalise the seed system's Lab channels to [0, 1].
+LAB_RANGES = {"L": (0.0, 100.0), "a": (-87.0, 99.0), "b": (-108.0, 95.0)}
+COLOR_SPACES = ("lab", "rgb", "lab_distort")
+
+
+def _srgb_to_linear(rgb: tf.Tensor) -> tf.Tensor:
+    return tf.where(rgb > 0.04045, tf.pow((rgb + 0.055) / 1.055, 2.4), rgb / 12.92)
+
+
+def _linear_to_srgb(linear: tf.Tensor) -> tf.Tensor:
+    linear = tf.maximum(linear, 0.0)
+    return tf.where(
+        linear > 0.0031308, 1.055 * tf.pow(linear, 1.0 / 2.4) - 0.055, 12.92 * linear
+    )
+
+
+def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
+    """sRGB in [0, 1] -> Lab (L in [0, 100], a and b roughly in [-128, 127])."""
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    xyz = tf.tensordot(_srgb_to_linear(rgb), tf.transpose(_RGB_TO_XYZ), axes=1)
+    xyz = xyz / _D65_WHITE
+    f = tf.where(
+        xyz > _DELTA**3,
+        tf.pow(tf.maximum(xyz, _DELTA**3), 1.0 / 3.0),
+        xyz / (3.0 * _DELTA**2) + 4.0 / 29.0,
+    )
+    fx, fy, fz = tf.unstack(f, axis=-1)
+    return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+
+
+def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
+    """Lab -> sRGB, clipped to [0, 1] (colours outside the sRGB gamut are clipped)."""
+    lab = tf.convert_to_tensor(lab, tf.float32)
+    lightness, a, b = tf.unstack(lab, axis=-1)
+    fy = (lightness + 16.0) / 116.0
+    f = tf.stack([fy + a / 500.0, fy, fy - b / 200.0], axis=-1)
+    xyz = tf.where(f > _DELTA, tf.pow(f, 3.0), 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
+    xyz = xyz * _D65_WHITE
+    linear = tf.tensordot(xyz, tf.transpose(tf.linalg.inv(_RGB_TO_XYZ)), axes=1)
+    return tf.clip_by_value(_linear_to_srgb(linear), 0.0, 1.0)
+
+
+def _normalise_lab(lab: tf.Tensor) -> tf.Tensor:
+    lows = tf.constant([r[0] for r in LAB_RANGES.values()])
+    highs = tf.constant([r[1] for r in LAB_RANGES.values()])
+    return tf.clip_by_value((lab - lows) / (highs - lows), 0.0, 1.0)
+
+
+def _denormalise_lab(channels: tf.Tensor) -> tf.Tensor:
+    lows = tf.constant([r[0] for r in LAB_RANGES.values()])
+    highs = tf.constant([r[1] for r in LAB_RANGES.values()])
+    return channels * (highs - lows) + lows
+
+
+def encode_channels(rgb: tf.Tensor, color_space: str, reference: tf.Tensor | None = None):
+    """sRGB in [0, 1] -> three channels in [0, 1]: channel 0 is one half, 1:3 the other.
+
+    - ``lab``: L/100, (a+87)/186, (b+108)/203 (the seed system's fixed ranges).
+    - ``rgb``: R, then G and B unchanged.
+    - ``lab_distort``: as ``lab`` for L; a and b stretched between the per-image minimum and
+      maximum of ``reference`` (the full image; defaults to ``rgb`` itself), as in the seed.
+    """
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    if color_space == "rgb":
+        return tf.clip_by_value(rgb, 0.0, 1.0)
+    if color_space == "lab":
+        return _normalise_lab(rgb_to_lab(rgb))
+    if color_space == "lab_distort":
+        lab = rgb_to_lab(rgb)
+        ref_ab = rgb_to_lab(rgb if reference is None else reference)[..., 1:]
+        axes = list(range(len(ref_ab.shape) - 3, len(ref_ab.shape) - 1))
+        low = tf.reduce_min(ref_ab, axis=axes, keepdims=True)
+        high = tf.reduce_max(ref_ab, axis=axes, keepdims=True)
+        ab = tf.clip_by_value((lab[..., 1:] - low) / tf.maximum(high - low, 1e-3), 0.0, 1.0)
+        return tf.concat([_normalise_lab(lab)[..., :1], ab], axis=-1)
+    raise ValueError(f"Unknown colour space {color_space!r}; choose one of {COLOR_SPACES}.")
+
+
+def decode_channels(channels: tf.Tensor, color_space: str) -> tf.Tensor:
+    """Three [0, 1] channels -> sRGB in [0, 1].
+
+    ``lab_distort`` has no per-image range at decoding time, so its a/b are read with the
+    fixed ``lab`` ranges: the hue is right up to a per-image stretch.
+    """
+    channels = tf.convert_to_tensor(channels, tf.float32)
+    if color_space == "rgb":
+        return tf.clip_by_value(channels, 0.0, 1.0)
+    if color_space in ("lab", "lab_distort"):
+        return lab_to_rgb(_denormalise_lab(channels))
+    raise ValueError(f"Unknown colour space {color_space!r}; choose one of {COLOR_SPACES}.")
+
+
+def lab_ab_to_channels(ab: tf.Tensor) -> tf.Tensor:
+    """Physical Lab a/b values -> the ``lab`` space's normalised a/b channels."""
+    return _normalise_lab(tf.concat([tf.zeros_like(ab[..., :1]), ab], axis=-1))[..., 1:]

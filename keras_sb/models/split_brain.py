@@ -1,0 +1,78 @@
+"""The split-brain pair: an L->ab colour net and an ab->L lightness net on one input."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_sb.models.encoders import build_encoder
+from keras_sb.targets import TargetCodec
+
+OUTPUTS = ("color", "lightness")
+
+
+@keras.saving.register_keras_serializable(package="keras_sb")
+class SplitBrain(keras.Model):
+    """Two encoders on the halves of a [S, S, 3] channel image (see ``encode_channels``).
+
+    Outputs a dict: ``color`` [S/8, S/8, Q] logits over ab classes, predicted from channel 0,
+    and ``lightness`` [S/8, S/8, l_bins] logits over L bins, predicted from channels 1:3.
+    The target settings are part of the config, so a checkpoint alone says how to build its
+    inputs and decode its outputs (``self.codec``).
+
+    Args:
+        encoder: architecture of both halves (see ``keras_sb.models.ENCODERS``).
+        width: channel multiplier of both halves.
+        color_space: ``lab``, ``rgb`` or ``lab_distort``.
+        l_bins: L classes; ab_bins: ``grid:N`` or ``gamut``.
+        image_size: input side, a multiple of 8.
+    """
+
+    def __init__(self, encoder: str = "simple", width: float = 1.0, color_space: str = "lab",
+                 l_bins: int = 100, ab_bins: str = "grid:10", image_size: int = 96, **kwargs):
+        codec = TargetCodec(color_space, l_bins, ab_bins, target_size=image_size // 8)
+        channels = keras.Input((image_size, image_size, 3), name="channels")
+        color_net = build_encoder(encoder, in_channels=1, num_classes=codec.num_ab_classes,
+                                  width=width, image_size=image_size, name="color_net")
+        lightness_net = build_encoder(encoder, in_channels=2, num_classes=l_bins, width=width,
+                                      image_size=image_size, name="lightness_net")
+        outputs = {
+            "color": color_net(channels[..., :1]),
+            "lightness": lightness_net(channels[..., 1:]),
+        }
+        super().__init__(inputs=channels, outputs=outputs, **kwargs)
+        self.codec = codec
+        self.encoder = encoder
+        self.width = width
+        self.image_size = image_size
+
+    def get_config(self) -> dict:
+        return {
+            "encoder": self.encoder,
+            "width": self.width,
+            "color_space": self.codec.color_space,
+            "l_bins": self.codec.l_bins,
+            "ab_bins": self.codec.ab_bins,
+            "image_size": self.image_size,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+def pixel_cross_entropy() -> keras.losses.Loss:
+    """Cross-entropy of [B, H, W, K] logits against [B, H, W] int labels, averaged over all
+    B*H*W pixels in one vectorised op (any batch size, including a partial last batch)."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def compile_for_pretraining(model: SplitBrain, learning_rate: float) -> SplitBrain:
+    """Adam, the sum of both halves' pixel cross-entropies, and per-pixel accuracy."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss={name: pixel_cross_entropy() for name in OUTPUTS},
+        metrics={name: [keras.metrics.SparseCategoricalAccuracy(name="acc")] for name in OUTPUTS},
+    )
+    return model
