@@ -1,4 +1,4 @@
-"""Fully convolutional encoders mapping [S, S, C] images to [S/8, S/8, K] per-pixel logits.
+"""Fully convolutional encoders mapping [96, 96, C] images to [12, 12, K] per-pixel logits.
 
 Each encoder is a Keras functional model whose constructor arguments are its config, in the
 manner of keras-hub backbones. Layers are named explicitly so that checkpoints reload by name.
@@ -15,13 +15,24 @@ def scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
-def conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, padding="same",
-                 dilation: int = 1):
-    """Conv (no bias) -> BatchNorm (synchronised across replicas) -> ReLU."""
+def conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
+            dilation: int = 1):
+    """Conv (no bias) -> BatchNorm (synchronised across replicas)."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
                       dilation_rate=dilation, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+    return layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+
+
+def conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
+                 dilation: int = 1):
+    """Conv (no bias) -> BatchNorm (synchronised across replicas) -> ReLU."""
+    x = conv_bn(x, filters, kernel, name, strides=strides, padding=padding, dilation=dilation)
     return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def max_pool(x, name: str, pool: int = 3, strides: int = 2):
+    """Max pooling with 'same' padding (halves the side at stride 2)."""
+    return layers.MaxPooling2D(pool, strides=strides, padding="same", name=name)(x)
 
 
 class Encoder(keras.Model):
@@ -31,7 +42,7 @@ class Encoder(keras.Model):
         in_channels: channels of the input image (1 for L, 2 for ab).
         num_classes: classes per output pixel (K).
         width: channel multiplier (1.0 = the seed system's widths, 0.5 = the paper's halves).
-        image_size: input side S, a multiple of 8; the output side is S / 8.
+        image_size: input side S, a multiple of 8; the output side is S / 8 (simple: S/4 - 12).
     """
 
     architecture = ""
@@ -78,7 +89,7 @@ class Encoder(keras.Model):
 class SimpleEncoder(Encoder):
     """The seed system's small net: two stride-2 4x4 convs, three valid 5x5 convs.
 
-    96 -> 48 -> 24 -> 20 -> 16 -> 12; about 0.39M parameters with K=100 at width 1.
+    96 -> 48 -> 24 -> 20 -> 16 -> 12 (S/4 - 12 in general); 0.39M parameters with K=100.
     """
 
     architecture = "simple"
@@ -95,7 +106,121 @@ class SimpleEncoder(Encoder):
         return layers.Conv2D(num_classes, 5, dtype="float32", name="logits")(features)
 
 
-ENCODERS: dict[str, type[Encoder]] = {"simple": SimpleEncoder}
+@keras.saving.register_keras_serializable(package="keras_sb")
+class AlexEncoder(Encoder):
+    """AlexNet as in the seed system: full width (no groups), BN throughout, no pool5.
+
+    96 -(conv1/2)-> 48 -(pool1)-> 24 -(pool2)-> 12; conv3-5 and fc6 (a 7x7 conv dilated by 2),
+    fc7 (1x1) at 12. 72,328,004 parameters with in_channels=1, K=100 at width 1.
+    """
+
+    architecture = "alex"
+
+    @staticmethod
+    def trunk(x, width: float):
+        x = conv_bn_relu(x, scaled(96, width), 11, "conv1", strides=2)
+        x = max_pool(x, "pool1")
+        x = conv_bn_relu(x, scaled(256, width), 5, "conv2")
+        x = max_pool(x, "pool2")
+        x = conv_bn_relu(x, scaled(384, width), 3, "conv3")
+        x = conv_bn_relu(x, scaled(384, width), 3, "conv4")
+        x = conv_bn_relu(x, scaled(256, width), 3, "conv5")
+        x = conv_bn_relu(x, scaled(4096, width), 7, "fc6", dilation=2)
+        return conv_bn_relu(x, scaled(4096, width), 1, "fc7")
+
+
+def basic_block(x, filters: int, name: str):
+    """ResNet BasicBlock at stride 1; a conv1x1+BN projection shortcut if channels change."""
+    shortcut = x
+    if x.shape[-1] != filters:
+        shortcut = conv_bn(x, filters, 1, f"{name}_proj")
+    x = conv_bn_relu(x, filters, 3, f"{name}_a")
+    x = conv_bn(x, filters, 3, f"{name}_b")
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+@keras.saving.register_keras_serializable(package="keras_sb")
+class ResNetEncoder(Encoder):
+    """ResNet-18 (BasicBlocks 2-2-2-2 at 64/128/256/512), every stage at stride 1.
+
+    96 -(stem 7x7/2)-> 48 -(pool)-> 24 -(stages)-> 24 -(2x2 avg pool)-> 12.
+    11,231,140 parameters with in_channels=1, K=100 at width 1.
+    """
+
+    architecture = "resnet"
+
+    @staticmethod
+    def trunk(x, width: float):
+        x = conv_bn_relu(x, scaled(64, width), 7, "stem", strides=2)
+        x = max_pool(x, "stem_pool")
+        for stage, filters in enumerate((64, 128, 256, 512), start=1):
+            for block in (1, 2):
+                x = basic_block(x, scaled(filters, width), f"stage{stage}_block{block}")
+        return layers.AveragePooling2D(2, name="avg_pool")(x)
+
+
+def inception(x, width: float, name: str, n1: int, n3red: int, n3: int, n5red: int, n5: int,
+              pool_proj: int):
+    """Inception v1 module (pytorch-cifar): 1x1 | 1x1-3x3 | 1x1-3x3-3x3 | pool-1x1, concatenated."""
+    pooled = max_pool(x, f"{name}_b4_pool", strides=1)
+    branches = [
+        (x, [(n1, 1)]),
+        (x, [(n3red, 1), (n3, 3)]),
+        (x, [(n5red, 1), (n5, 3), (n5, 3)]),
+        (pooled, [(pool_proj, 1)]),
+    ]
+    outputs = []
+    for b, (y, convs) in enumerate(branches, start=1):
+        for c, (filters, kernel) in enumerate(convs, start=1):
+            y = conv_bn_relu(y, scaled(filters, width), kernel, f"{name}_b{b}_{c}")
+        outputs.append(y)
+    return layers.Concatenate(name=f"{name}_concat")(outputs)
+
+
+# pytorch-cifar GoogLeNet modules: (name, 1x1, 3x3 reduce, 3x3, 5x5 reduce, "5x5", pool proj);
+# None marks a 3x3/2 max pool.
+GOOGLENET_MODULES = (
+    ("a3", 64, 96, 128, 16, 32, 32),
+    ("b3", 128, 128, 192, 32, 96, 64),
+    None,
+    ("a4", 192, 96, 208, 16, 48, 64),
+    ("b4", 160, 112, 224, 24, 64, 64),
+    ("c4", 128, 128, 256, 24, 64, 64),
+    ("d4", 112, 144, 288, 32, 64, 64),
+    ("e4", 256, 160, 320, 32, 128, 128),
+    None,
+    ("a5", 256, 160, 320, 32, 128, 128),
+    ("b5", 384, 192, 384, 48, 128, 128),
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_sb")
+class GoogLeNetEncoder(Encoder):
+    """CIFAR-style Inception v1 (pytorch-cifar), but with a stride-2 stem to fit 96 px.
+
+    96 -(stem 3x3/2, 192)-> 48 (a3, b3) -(pool)-> 24 (a4-e4) -(pool)-> 12 (a5, b5).
+    6,262,948 parameters with in_channels=1, K=100 at width 1.
+    """
+
+    architecture = "googl"
+
+    @staticmethod
+    def trunk(x, width: float):
+        x = conv_bn_relu(x, scaled(192, width), 3, "stem", strides=2)
+        pools = 0
+        for module in GOOGLENET_MODULES:
+            if module is None:
+                pools += 1
+                x = max_pool(x, f"pool{pools}")
+            else:
+                x = inception(x, width, *module)
+        return x
+
+
+ENCODERS: dict[str, type[Encoder]] = {
+    cls.architecture: cls for cls in (SimpleEncoder, AlexEncoder, ResNetEncoder, GoogLeNetEncoder)
+}
 
 
 def build_encoder(architecture: str, **kwargs) -> Encoder:

@@ -14,8 +14,9 @@ OUTPUTS = ("color", "lightness")
 class SplitBrain(keras.Model):
     """Two encoders on the halves of a [S, S, 3] channel image (see ``encode_channels``).
 
-    Outputs a dict: ``color`` [S/8, S/8, Q] logits over ab classes, predicted from channel 0,
-    and ``lightness`` [S/8, S/8, l_bins] logits over L bins, predicted from channels 1:3.
+    Outputs a dict: ``color`` [T, T, Q] logits over ab classes, predicted from channel 0,
+    and ``lightness`` [T, T, l_bins] logits over L bins, predicted from channels 1:3; T is
+    the encoders' output side (12 at 96 px) and the side of the targets.
     The target settings are part of the config, so a checkpoint alone says how to build its
     inputs and decode its outputs (``self.codec``).
 
@@ -24,17 +25,18 @@ class SplitBrain(keras.Model):
         width: channel multiplier of both halves.
         color_space: ``lab``, ``rgb`` or ``lab_distort``.
         l_bins: L classes; ab_bins: ``grid:N`` or ``gamut``.
-        image_size: input side, a multiple of 8.
+        image_size: input side, a multiple of 8 (96 by default).
     """
 
     def __init__(self, encoder: str = "simple", width: float = 1.0, color_space: str = "lab",
                  l_bins: int = 100, ab_bins: str = "grid:10", image_size: int = 96, **kwargs):
-        codec = TargetCodec(color_space, l_bins, ab_bins, target_size=image_size // 8)
+        codec = TargetCodec(color_space, l_bins, ab_bins)
         channels = keras.Input((image_size, image_size, 3), name="channels")
         color_net = build_encoder(encoder, in_channels=1, num_classes=codec.num_ab_classes,
                                   width=width, image_size=image_size, name="color_net")
         lightness_net = build_encoder(encoder, in_channels=2, num_classes=l_bins, width=width,
                                       image_size=image_size, name="lightness_net")
+        codec.target_size = color_net.output_shape[1]  # 12 at 96 px
         outputs = {
             "color": color_net(channels[..., :1]),
             "lightness": lightness_net(channels[..., 1:]),

@@ -1,0 +1,1 @@
+"""Training stages and their shared pieces (run folders, callbacks, device strategy)."""

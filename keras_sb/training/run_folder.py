@@ -1,0 +1,77 @@
+"""A run folder: config, checkpoints, logs and previews of one training run, and resuming."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+
+class RunFolderError(ValueError):
+    """The run folder cannot be used as asked (names the folder and what to do)."""
+
+
+class RunFolder:
+    """Files of one run under ``path``: ``config.json``, ``best.keras``, ``last.keras``,
+    ``log.csv``, ``tensorboard/``, ``backup/`` (resume state), ``previews/``, ``summary.json``.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config = self.path / "config.json"
+        self.best = self.path / "best.keras"
+        self.last = self.path / "last.keras"
+        self.log = self.path / "log.csv"
+        self.tensorboard = self.path / "tensorboard"
+        self.backup = self.path / "backup"
+        self.previews = self.path / "previews"
+        self.summary = self.path / "summary.json"
+
+    @property
+    def finished(self) -> bool:
+        return self.summary.exists()
+
+    @property
+    def interrupted(self) -> bool:
+        return self.backup.exists() and not self.finished
+
+    def read_config(self) -> dict:
+        return json.loads(self.config.read_text())
+
+    def start(self, config: dict, resume_keys: tuple[str, ...], overwrite: bool) -> bool:
+        """Prepare the folder for ``config``; return True when resuming an interrupted run.
+
+        A folder holding a run with different ``resume_keys`` settings is refused unless
+        ``overwrite``, which deletes the old run.
+        """
+        if overwrite and self.path.exists():
+            shutil.rmtree(self.path)
+        resuming = False
+        if self.config.exists():
+            old = self.read_config()
+            changed = {k: (old.get(k), config.get(k)) for k in resume_keys
+                       if old.get(k) != config.get(k)}
+            if changed:
+                details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+                raise RunFolderError(
+                    f"Run folder {self.path} holds a run with other settings ({details}). "
+                    "Pass another --out, or --overwrite to delete that run."
+                )
+            resuming = self.interrupted
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        return resuming
+
+    def best_logged(self, monitor: str, mode: str = "min") -> float | None:
+        """Best value of ``monitor`` in ``log.csv`` so far (None when there is none)."""
+        if not self.log.exists():
+            return None
+        with self.log.open() as f:
+            values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
+        if not values:
+            return None
+        return min(values) if mode == "min" else max(values)
+
+    def write_summary(self, summary: dict) -> None:
+        self.summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,122 @@
+"""`train.py --stage pretrain`: CLI, run folder, resume after a kill, and multi-device."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_sb.cli import build_parser, main
+from keras_sb.training.pretrain import PretrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_log(run: Path) -> list[dict]:
+    with (run / "log.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_help_explains_every_pretrain_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--data", "--encoder", "--color-space", "--l-bins", "--ab-bins", "--epochs",
+                 "--batch-size", "--learning-rate", "--lr-decay", "--out", "--strategy",
+                 "--previews", "--no-previews"):
+        assert flag in text
+
+
+def test_boolean_flags_are_real_booleans():
+    args = build_parser().parse_args(["--no-previews", "--progress"])
+    assert args.previews is False and args.progress is True
+
+
+def test_defaults_need_no_checkpoint_and_use_the_shipped_sample():
+    config = PretrainConfig()
+    assert Path(config.data).is_dir() and config.out == "runs/pretrain-simple"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ab-bins", "grid"], "--ab-bins"),
+        (["--ab-bins", "gamut", "--color-space", "rgb"], "--color-space lab"),
+        (["--val-fraction", "2"], "--val-fraction"),
+        (["--data", "/nonexistent/photos"], "/nonexistent/photos"),
+    ],
+)
+def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_short_pretraining_on_real_photos_lowers_the_loss(tiny_unlabelled, tmp_path):
+    run = tmp_path / "run"
+    code = main(["--data", str(tiny_unlabelled), "--out", str(run), "--epochs", "4",
+                 "--batch-size", "8", "--width", "0.5", "--val-fraction", "0.2",
+                 "--no-progress"])
+    assert code == 0
+    for name in ("config.json", "best.keras", "last.keras", "log.csv", "summary.json",
+                 "previews/epoch_004.png"):
+        assert (run / name).exists(), name
+    assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 4
+    assert summary["loss"][-1] < summary["loss"][0] - 0.5
+    assert json.loads((run / "config.json").read_text())["width"] == 0.5
+    # the same command again: the run is complete, nothing is retrained
+    assert main(["--data", str(tiny_unlabelled), "--out", str(run), "--epochs", "4",
+                 "--batch-size", "8", "--width", "0.5", "--val-fraction", "0.2"]) == 0
+    assert len(read_log(run)) == 4
+
+
+def test_other_settings_in_the_same_run_folder_are_refused(tiny_unlabelled, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"encoder": "alex"}))
+    assert main(["--data", str(tiny_unlabelled), "--out", str(run)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_from_the_last_finished_epoch(tiny_unlabelled, tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "train.py"), "--data", str(tiny_unlabelled), "--out",
+               str(run), "--epochs", "6", "--batch-size", "8", "--width", "0.5",
+               "--no-progress", "--no-previews"]
+    first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and first.poll() is None:
+        if (run / "log.csv").exists() and len(read_log(run)) >= 2:
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, "the first run ended before it could be interrupted"
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    done = len(read_log(run))
+    assert 2 <= done < 6
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert "resuming" in second.stderr
+    epochs = [int(row["epoch"]) for row in read_log(run)]
+    assert epochs == list(range(6)), epochs  # each epoch once, continuing where it stopped
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 6
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tiny_unlabelled):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "mirrored_vs_single.py"), str(tiny_unlabelled)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert runs["default"]["replicas"] == 1 and runs["mirrored"]["replicas"] == 2
+    np.testing.assert_allclose(runs["mirrored"]["loss"], runs["default"]["loss"], rtol=1e-4)
+    np.testing.assert_allclose(runs["mirrored"]["color"], runs["default"]["color"], atol=1e-3)
