@@ -114,6 +114,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tiny_unlabelle
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "mirrored_vs_single.py"), str(tiny_unlabelled)],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stderr
     runs = json.loads(result.stdout.strip().splitlines()[-1])

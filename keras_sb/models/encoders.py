@@ -17,10 +17,11 @@ def scaled(channels: int, width: float) -> int:
 
 def conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
             dilation: int = 1):
-    """Conv (no bias) -> BatchNorm (synchronised across replicas)."""
+    """Conv (no bias) -> BatchNorm (synchronised across replicas; momentum 0.9 as PyTorch's
+    default 0.1, so the inference statistics keep up with fast-changing weights)."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
                       dilation_rate=dilation, name=f"{name}_conv")(x)
-    return layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+    return layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
 
 
 def conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",

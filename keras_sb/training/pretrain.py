@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -59,6 +60,7 @@ class PretrainConfig:
 
     def __post_init__(self):
         self.out = self.out or f"runs/pretrain-{self.encoder}"
+        self.data = str(Path(self.data).resolve())
         TargetCodec(self.color_space, self.l_bins, self.ab_bins)  # raises on bad settings
         for name in ("epochs", "batch_size", "image_size"):
             if getattr(self, name) < 1:
@@ -121,7 +123,8 @@ def pretrain(config: PretrainConfig) -> dict:
         callbacks.append(PreviewGrid(next(iter(preview))[0].numpy(), run.previews))
     started = time.time()
     model.fit(data(train_source, True), validation_data=data(val_source, False),
-              epochs=config.epochs, callbacks=callbacks, verbose=1 if config.progress else 2)
+              epochs=config.epochs, callbacks=callbacks, shuffle=False,
+              verbose=1 if config.progress else 2)
     summary = summarise(run, time.time() - started)
     run.write_summary(summary)
     return summary

@@ -1,0 +1,22 @@
+"""Input images: the supported folder layouts, decoding, and tf.data pipelines."""
+
+from pathlib import Path
+
+from keras_sb.data.errors import DataError
+from keras_sb.data.files import IMAGE_EXTENSIONS
+from keras_sb.data.layouts import SPLITS, open_images
+from keras_sb.data.sources import FileImageSource, ImageSource
+from keras_sb.data.stl10 import Stl10Source
+
+SAMPLE_DATA = str(Path(__file__).resolve().parent.parent / "sample_data")
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SAMPLE_DATA",
+    "SPLITS",
+    "DataError",
+    "FileImageSource",
+    "ImageSource",
+    "Stl10Source",
+    "open_images",
+]

@@ -1,0 +1,99 @@
+"""``open_images``: finds the images of a split in the three supported folder layouts.
+
+* ``ssl_data_96``: ``unsupervised/`` (flat or nested) and ``supervised/{train,val}/<class>/``.
+* STL-10 binaries: ``unlabeled_X.bin``, ``train_X.bin`` + ``train_y.bin``, ``test_X.bin`` +
+  ``test_y.bin`` (the val split), optional ``class_names.txt``.
+* Any folder of images: every image under it (unlabelled), or its class subfolders (train).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_sb.data.errors import DataError, warn_skipped
+from keras_sb.data.files import EXTENSIONS_TEXT, class_folders, decodable, find_files
+from keras_sb.data.sources import FileImageSource, ImageSource
+from keras_sb.data.stl10 import is_stl10, open_stl10
+
+SPLITS = ("unlabelled", "train", "val")
+
+
+def open_images(data_dir: str | os.PathLike, split: str, validate: bool = True) -> ImageSource:
+    """The images of ``split`` ("unlabelled", "train" or "val") under ``data_dir``.
+
+    With ``validate``, image files are decoded once now and those that fail are skipped with
+    a warning, so that a training run does not stop on them later.
+    """
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise DataError(
+            f"data folder {root} does not exist: expected a folder of images, the ssl_data_96 "
+            f"layout (unsupervised/, supervised/train/<class>/, supervised/val/<class>/) "
+            f"or STL-10 binary files"
+        )
+    if is_stl10(root):
+        return open_stl10(root, split)
+    if (root / "unsupervised").is_dir() or (root / "supervised").is_dir():
+        if split == "unlabelled":
+            return _unlabelled(root / "unsupervised", validate)
+        supervised = root / "supervised"
+        names = sorted(set(class_folders(supervised / "train") + class_folders(supervised / "val")))
+        return _labelled(supervised / split, names, validate)
+    if split == "unlabelled":
+        return _unlabelled(root, validate)
+    if split == "val":
+        raise DataError(
+            f"{root} is a plain folder of images, which has no 'val' split: for labelled "
+            f"evaluation lay it out as {root}/supervised/train/<class>/ and "
+            f"{root}/supervised/val/<class>/ (images for self-supervised training go in "
+            f"{root}/unsupervised/)"
+        )
+    return _labelled(root, class_folders(root), validate)
+
+
+def _unlabelled(folder: Path, validate: bool) -> ImageSource:
+    if not folder.is_dir():
+        raise DataError(
+            f"{folder} not found: the unlabelled split expects {EXTENSIONS_TEXT} images there "
+            f"(directly or in subfolders)"
+        )
+    paths, others = find_files(folder)
+    warn_skipped(f"files that are not {EXTENSIONS_TEXT} images", others, folder)
+    return _file_source(folder, paths, np.full(len(paths), -1), [], validate)
+
+
+def _labelled(folder: Path, class_names: list[str], validate: bool) -> ImageSource:
+    expected = f"one subfolder per class, {folder}/<class>/, holding {EXTENSIONS_TEXT} images"
+    if not folder.is_dir():
+        raise DataError(f"{folder} not found: expected {expected}")
+    present = class_folders(folder)
+    if not present:
+        raise DataError(f"{folder} has no class subfolders: expected {expected}")
+    paths, others, labels = [], [], []
+    for name in present:
+        images, not_images = find_files(folder / name)
+        paths += images
+        others += not_images
+        labels += [class_names.index(name)] * len(images)
+    warn_skipped(f"files that are not {EXTENSIONS_TEXT} images", others, folder)
+    return _file_source(folder, paths, np.array(labels), class_names, validate)
+
+
+def _file_source(
+    folder: Path, paths: list[str], labels: np.ndarray, class_names: list[str], validate: bool
+) -> FileImageSource:
+    if not paths:
+        raise DataError(f"no {EXTENSIONS_TEXT} images found in {folder} or its subfolders")
+    if validate:
+        good = decodable(paths)
+        bad = np.setdiff1d(np.arange(len(paths)), good)
+        warn_skipped("image files that could not be decoded", [paths[i] for i in bad], folder)
+        if not len(good):
+            raise DataError(f"none of the {len(paths)} image files in {folder} could be decoded")
+        paths, labels = [paths[i] for i in good], labels[good]
+    return FileImageSource(str(folder), np.array(paths), labels, class_names)
