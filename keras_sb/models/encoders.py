@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from keras_sb.models.base import ConfigurableModel
+
 
 def scaled(channels: int, width: float) -> int:
     """Channel count ``channels`` scaled by the width multiplier (at least 1)."""
@@ -36,7 +38,7 @@ def max_pool(x, name: str, pool: int = 3, strides: int = 2):
     return layers.MaxPooling2D(pool, strides=strides, padding="same", name=name)(x)
 
 
-class Encoder(keras.Model):
+class Encoder(ConfigurableModel):
     """Base class: builds ``trunk`` then a logits layer; subclasses define ``trunk``.
 
     Args:
@@ -71,19 +73,13 @@ class Encoder(keras.Model):
         """Features -> float32 per-pixel logits (float32 even under mixed precision)."""
         return layers.Conv2D(num_classes, 1, dtype="float32", name="logits")(features)
 
-    def get_config(self) -> dict:
+    def init_args(self) -> dict:
         return {
             "in_channels": self.in_channels,
             "num_classes": self.num_classes,
             "width": self.width,
             "image_size": self.image_size,
-            "name": self.name,
-            "trainable": self.trainable,
         }
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_sb")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_sb.models.base import ConfigurableModel
 from keras_sb.models.encoders import build_encoder
 from keras_sb.targets import TargetCodec
 
@@ -11,7 +12,7 @@ OUTPUTS = ("color", "lightness")
 
 
 @keras.saving.register_keras_serializable(package="keras_sb")
-class SplitBrain(keras.Model):
+class SplitBrain(ConfigurableModel):
     """Two encoders on the halves of a [S, S, 3] channel image (see ``encode_channels``).
 
     Outputs a dict: ``color`` [T, T, Q] logits over ab classes, predicted from channel 0,
@@ -47,7 +48,7 @@ class SplitBrain(keras.Model):
         self.width = width
         self.image_size = image_size
 
-    def get_config(self) -> dict:
+    def init_args(self) -> dict:
         return {
             "encoder": self.encoder,
             "width": self.width,
@@ -55,13 +56,7 @@ class SplitBrain(keras.Model):
             "l_bins": self.codec.l_bins,
             "ab_bins": self.codec.ab_bins,
             "image_size": self.image_size,
-            "name": self.name,
-            "trainable": self.trainable,
         }
-
-    @classmethod
-    def from_config(cls, config: dict):
-        return cls(**config)
 
 
 def pixel_cross_entropy() -> keras.losses.Loss:
