@@ -1,7 +1,7 @@
 """``train.py``: one entry point, one ``--stage`` per protocol.
 
 Each stage's options are the fields of its config dataclass, so defaults and help live in
-one place.
+one place; a flag shared by several stages appears once.
 """
 
 from __future__ import annotations
@@ -13,45 +13,49 @@ import sys
 from collections.abc import Callable, Sequence
 
 from keras_sb.data import DataError
+from keras_sb.training.evaluate import EvaluateConfig, evaluate
 from keras_sb.training.pretrain import PretrainConfig, pretrain
 from keras_sb.training.run_folder import RunFolderError
+from keras_sb.training.supervised import FinetuneConfig, LinprobeConfig, train_classifier
 
 STAGES: dict[str, tuple[type, Callable]] = {
     "pretrain": (PretrainConfig, pretrain),
+    "finetune": (FinetuneConfig, train_classifier),
+    "linprobe": (LinprobeConfig, train_classifier),
+    "evaluate": (EvaluateConfig, evaluate),
 }
 
 
-def _add_config_flags(parser: argparse.ArgumentParser, config_cls: type, title: str,
-                      seen: set[str]) -> None:
-    """Add one flag per config field not already added by an earlier stage."""
-    group = parser.add_argument_group(title)
-    for f in dataclasses.fields(config_cls):
-        flag = "--" + f.name.replace("_", "-")
-        if flag in seen:
-            continue
-        seen.add(flag)
-        kwargs = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} "
-                  f"(default: {f.default!r})"}
-        if f.type in ("bool", bool):
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["type"] = {"int": int, "float": float, "str": str}.get(f.type, f.type)
-            if "choices" in f.metadata:
-                kwargs["choices"] = f.metadata["choices"]
-        group.add_argument(flag, **kwargs)
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train.py",
-        description="keras-sb: split-brain autoencoder pretraining and evaluation.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="keras-sb: split-brain autoencoder pretraining and evaluation. "
+        "Defaults differing between stages are listed per stage.",
     )
-    parser.add_argument("--stage", choices=sorted(STAGES), default="pretrain",
-                        help="protocol to run")
-    seen: set[str] = set()
-    for name, (config_cls, _) in STAGES.items():
-        _add_config_flags(parser, config_cls, f"--stage {name}", seen)
+    parser.add_argument("--stage", choices=list(STAGES), default="pretrain",
+                        help="protocol to run (default: pretrain)")
+    fields: dict[str, list[tuple[str, dataclasses.Field]]] = {}
+    for stage, (config_cls, _) in STAGES.items():
+        for f in dataclasses.fields(config_cls):
+            fields.setdefault(f.name, []).append((stage, f))
+    for name, uses in fields.items():
+        first = uses[0][1]
+        defaults = {stage: f.default for stage, f in uses}
+        if len(set(map(repr, defaults.values()))) == 1:
+            shown = f"default: {first.default!r}"
+        else:
+            shown = "defaults: " + ", ".join(f"{s} {d!r}" for s, d in defaults.items())
+        kwargs = {"default": argparse.SUPPRESS, "help": f"{first.metadata['help']} ({shown})"}
+        if first.type in ("bool", bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = {"int": int, "float": float, "str": str}[first.type]
+            kwargs["choices"] = first.metadata.get("choices")
+        parser.add_argument(_flag(name), **kwargs)
     return parser
 
 
@@ -59,21 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the stage; returns the process exit code."""
     args = vars(build_parser().parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    config_cls, run_stage = STAGES[args.pop("stage")]
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(args) - names)
-    if unknown:
-        flags = ", ".join("--" + n.replace("_", "-") for n in unknown)
-        print(f"error: {flags} does not apply to this stage", file=sys.stderr)
-        return 2
+    stage = args.pop("stage")
+    config_cls, run_stage = STAGES[stage]
+    unknown = sorted(set(args) - {f.name for f in dataclasses.fields(config_cls)})
     try:
+        if unknown:
+            raise ValueError(f"{', '.join(map(_flag, unknown))} does not apply to --stage {stage}")
         config = config_cls(**args)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    try:
         run_stage(config)
-    except (DataError, RunFolderError) as error:
+    except (ValueError, DataError, RunFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

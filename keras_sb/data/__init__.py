@@ -5,6 +5,7 @@ from pathlib import Path
 from keras_sb.data.errors import DataError
 from keras_sb.data.files import IMAGE_EXTENSIONS
 from keras_sb.data.layouts import SPLITS, open_images
+from keras_sb.data.sampling import stratified_subset
 from keras_sb.data.sources import FileImageSource, ImageSource
 from keras_sb.data.stl10 import Stl10Source
 
@@ -19,4 +20,5 @@ __all__ = [
     "ImageSource",
     "Stl10Source",
     "open_images",
+    "stratified_subset",
 ]

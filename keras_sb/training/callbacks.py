@@ -31,8 +31,11 @@ class PreviewGrid(keras.callbacks.Callback):
 
 
 def run_callbacks(run: RunFolder, monitor: str, mode: str, patience: int, learning_rate: float,
-                  decay: float, resuming: bool) -> list[keras.callbacks.Callback]:
+                  decay: float, resuming: bool, restore_best: bool = False
+                  ) -> list[keras.callbacks.Callback]:
     """Resume state, LR decay, early stopping, best/last checkpoints, CSV and TensorBoard logs.
+
+    With ``restore_best``, early stopping puts back the weights of the best epoch.
 
     ``BackupAndRestore`` comes first so that a resumed run restores before anything else.
     """
@@ -41,7 +44,7 @@ def run_callbacks(run: RunFolder, monitor: str, mode: str, patience: int, learni
         keras.callbacks.BackupAndRestore(str(run.backup)),
         epoch_decay(learning_rate, decay),
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
-                                      restore_best_weights=False, verbose=1),
+                                      restore_best_weights=restore_best, verbose=1),
         keras.callbacks.ModelCheckpoint(str(run.best), monitor=monitor, mode=mode,
                                         save_best_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.ModelCheckpoint(str(run.last)),

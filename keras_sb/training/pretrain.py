@@ -2,69 +2,37 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sb.color import COLOR_SPACES
-from keras_sb.data import SAMPLE_DATA, ImageSource, open_images
-from keras_sb.models.encoders import ENCODERS
-from keras_sb.models.split_brain import SplitBrain, compile_for_pretraining
+from keras_sb.data import ImageSource, open_images
+from keras_sb.models.split_brain import compile_for_pretraining
 from keras_sb.targets import TargetCodec
 from keras_sb.training.callbacks import PreviewGrid, run_callbacks
-from keras_sb.training.distribute import STRATEGIES, select_strategy
+from keras_sb.training.config import BackboneConfig, RunConfig, opt
+from keras_sb.training.distribute import select_strategy
 from keras_sb.training.run_folder import RunFolder
 
 log = logging.getLogger("keras_sb")
 
 
-def _opt(default, help: str, **extra):
-    return field(default=default, metadata={"help": help, **extra})
-
-
 @dataclass
-class PretrainConfig:
-    """Settings of a pretraining run; each field is a ``--flag`` of ``train.py``."""
+class PretrainConfig(BackboneConfig, RunConfig):
+    """Settings of a pretraining run."""
 
-    data: str = _opt(SAMPLE_DATA, "image folder: ssl_data_96 layout (its unsupervised/ is "
-                     "used), STL-10 binaries, or any folder of images; default: shipped sample")
-    out: str = _opt("", "run folder (default runs/pretrain-ENCODER); rerunning the same "
-                    "command resumes an interrupted run there")
-    encoder: str = _opt("simple", "architecture of both halves", choices=sorted(ENCODERS))
-    width: float = _opt(1.0, "channel multiplier (1 = seed widths, 0.5 = the paper's halves)")
-    color_space: str = _opt("lab", "how the image is split in two", choices=COLOR_SPACES)
-    l_bins: int = _opt(100, "classes for L (channel 0)")
-    ab_bins: str = _opt("grid:10", "classes for ab: grid:N (N*N cells) or gamut (in-gamut "
-                        "Lab cells of step 10; needs --color-space lab)")
-    image_size: int = _opt(96, "input side in pixels (multiple of 8); targets match the "
-                        "encoders' output side (12x12 at 96)")
-    epochs: int = _opt(20, "maximum epochs")
-    batch_size: int = _opt(64, "images per device per step (global batch = this x devices)")
-    learning_rate: float = _opt(1e-3, "Adam learning rate of the first epoch")
-    lr_decay: float = _opt(0.95, "per-epoch LR multiplier (LR of epoch e = lr * decay^e)")
-    patience: int = _opt(5, "early stopping: epochs without a better val loss before stopping")
-    val_fraction: float = _opt(0.05, "share of the images held out for validation")
-    seed: int = _opt(0, "seed for the hold-out split, shuffling and initial weights")
-    strategy: str = _opt("auto", "device strategy (auto: mirrored when >1 GPU)",
-                         choices=STRATEGIES)
-    previews: bool = _opt(True, "write previews/epoch_NNN.png after each epoch")
-    progress: bool = _opt(True, "show a progress bar (otherwise one line per epoch)")
-    overwrite: bool = _opt(False, "delete an existing run in --out and start afresh")
+    val_fraction: float = opt(0.05, "pretrain: share of the images held out for validation")
+    previews: bool = opt(True, "pretrain: write previews/epoch_NNN.png after each epoch")
 
     def __post_init__(self):
         self.out = self.out or f"runs/pretrain-{self.encoder}"
-        self.data = str(Path(self.data).resolve())
-        TargetCodec(self.color_space, self.l_bins, self.ab_bins)  # raises on bad settings
-        for name in ("epochs", "batch_size", "image_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be positive")
+        self.check_run()
+        self.check_backbone()
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
 
@@ -105,8 +73,7 @@ def pretrain(config: PretrainConfig) -> dict:
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        model = SplitBrain(config.encoder, config.width, config.color_space, config.l_bins,
-                           config.ab_bins, config.image_size)
+        model = config.build_backbone()
         compile_for_pretraining(model, config.learning_rate)
     log.info("%s x2, %d parameters, %d device(s), global batch %d%s.", config.encoder,
              model.count_params(), strategy.num_replicas_in_sync, global_batch,
@@ -132,8 +99,7 @@ def pretrain(config: PretrainConfig) -> dict:
 
 def summarise(run: RunFolder, seconds: float) -> dict:
     """Per-epoch losses from the CSV log (all sessions of a resumed run) and the wall time."""
-    with run.log.open() as f:
-        rows = list(csv.DictReader(f))
+    rows = run.read_log()
     losses = [round(float(r["loss"]), 4) for r in rows]
     val_losses = [round(float(r["val_loss"]), 4) for r in rows]
     return {

@@ -63,12 +63,16 @@ class RunFolder:
         self.config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         return resuming
 
+    def read_log(self) -> list[dict]:
+        """Rows of ``log.csv`` (one per finished epoch, across resumed sessions)."""
+        if not self.log.exists():
+            return []
+        with self.log.open() as f:
+            return list(csv.DictReader(f))
+
     def best_logged(self, monitor: str, mode: str = "min") -> float | None:
         """Best value of ``monitor`` in ``log.csv`` so far (None when there is none)."""
-        if not self.log.exists():
-            return None
-        with self.log.open() as f:
-            values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
+        values = [float(row[monitor]) for row in self.read_log() if row.get(monitor)]
         if not values:
             return None
         return min(values) if mode == "min" else max(values)

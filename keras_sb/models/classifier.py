@@ -1,0 +1,117 @@
+"""Image classifiers on the features of a (pretrained or random) split-brain pair."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from keras_sb.color import encode_channels
+from keras_sb.models.base import ConfigurableModel
+from keras_sb.models.split_brain import SplitBrain
+
+HEADS = ("shallow", "mlp")
+
+
+@keras.saving.register_keras_serializable(package="keras_sb")
+class ColorChannels(layers.Layer):
+    """RGB in [0, 1] -> the split-brain input channels of ``color_space``, in the graph."""
+
+    def __init__(self, color_space: str = "lab", **kwargs):
+        super().__init__(**kwargs)
+        self.color_space = color_space
+
+    def call(self, rgb):
+        return encode_channels(rgb, self.color_space)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "color_space": self.color_space}
+
+
+def _half_extractor(encoder: keras.Model, layer: str) -> keras.Model:
+    """A model sharing ``encoder``'s layers that outputs ``layer`` (a layer name)."""
+    names = [lay.name for lay in encoder.layers]
+    if layer not in names:
+        useful = [n for n in names if n.endswith(("_relu", "pool", "_concat")) or n == "logits"]
+        raise ValueError(f"--feature-layer {layer!r} is not a layer of the {encoder.name} "
+                         f"encoder; choose one of: {', '.join(useful)}")
+    return keras.Model(encoder.input, encoder.get_layer(layer).output,
+                       name=f"{encoder.name}_{layer}")
+
+
+def _pool_to(features, max_dims: int, name: str):
+    """Average-pool [H, W, C] features so that H' * W' * C <= max_dims (H' = W')."""
+    side, channels = features.shape[1], features.shape[-1]
+    target = max(1, math.isqrt(max(1, max_dims // channels)))
+    if target < side:
+        pool = math.ceil(side / target)
+        features = layers.AveragePooling2D(pool, strides=pool, padding="same", name=name)(features)
+    return features
+
+
+@keras.saving.register_keras_serializable(package="keras_sb")
+class SplitBrainClassifier(ConfigurableModel):
+    """RGB [S, S, 3] in [0, 1] -> class logits, from both halves' features.
+
+    Features are the output of ``feature_layer`` in both encoders (``logits``: the 12x12
+    predictions, the seed's protocol), each average-pooled to at most ``feature_dims / 2``
+    values, flattened and concatenated, then normalised by a BatchNorm without scale or shift
+    (as in MAE's linear probe) and fed to the head: ``shallow`` (one linear layer) or ``mlp``
+    (linear 1000, BatchNorm, ReLU, linear).
+
+    Args:
+        backbone: a ``SplitBrain`` (or its serialised config).
+        num_classes: classes to predict; class_names: their names (kept in the config).
+        head: ``shallow`` or ``mlp``.
+        feature_layer: layer name inside the encoders (e.g. ``conv3_relu``) or ``logits``.
+        feature_dims: cap on the concatenated feature size.
+        freeze_backbone: keep the encoders fixed (BatchNorm in inference mode).
+    """
+
+    def __init__(self, backbone: SplitBrain | dict, num_classes: int, class_names=None,
+                 head: str = "shallow", feature_layer: str = "logits",
+                 feature_dims: int = 28800, freeze_backbone: bool = False, **kwargs):
+        if isinstance(backbone, dict):
+            backbone = keras.saving.deserialize_keras_object(backbone)
+        if head not in HEADS:
+            raise ValueError(f"--head must be one of {HEADS}, got {head!r}")
+        size = backbone.image_size
+        image = keras.Input((size, size, 3), name="image")
+        channels = ColorChannels(backbone.codec.color_space, name="color_channels")(image)
+        halves = [("color_net", channels[..., :1]), ("lightness_net", channels[..., 1:])]
+        features, extractors = [], []
+        for net, inputs in halves:
+            extractors.append(_half_extractor(backbone.get_layer(net), feature_layer))
+            x = extractors[-1](inputs, training=False if freeze_backbone else None)
+            x = _pool_to(x, feature_dims // 2, f"{net}_pool")
+            features.append(layers.Flatten(name=f"{net}_flatten")(x))
+        x = layers.Concatenate(name="features")(features)
+        x = layers.BatchNormalization(center=False, scale=False, name="feature_norm")(x)
+        if head == "mlp":
+            x = layers.Dense(1000, name="mlp_dense")(x)
+            x = layers.BatchNormalization(name="mlp_bn")(x)
+            x = layers.ReLU(name="mlp_relu")(x)
+        logits = layers.Dense(num_classes, dtype="float32", name="class_logits")(x)
+        super().__init__(inputs=image, outputs=logits, **kwargs)
+        for part in extractors:  # after Model.__init__, whose trainable= argument resets them
+            part.trainable = not freeze_backbone
+        # Only the layers up to feature_layer belong to this model; the config keeps the rest.
+        self.backbone_config = keras.saving.serialize_keras_object(backbone)
+        self.num_classes = num_classes
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self.head = head
+        self.feature_layer = feature_layer
+        self.feature_dims = feature_dims
+        self.freeze_backbone = freeze_backbone
+
+    def init_args(self) -> dict:
+        return {
+            "backbone": self.backbone_config,
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "head": self.head,
+            "feature_layer": self.feature_layer,
+            "feature_dims": self.feature_dims,
+            "freeze_backbone": self.freeze_backbone,
+        }
