@@ -9,6 +9,7 @@ import tensorflow as tf
 from PIL import Image, ImageDraw
 
 from keras_sb.color import decode_channels
+from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
 from keras_sb.targets import decode_distribution
 
@@ -27,16 +28,18 @@ def _gray(values: tf.Tensor) -> tf.Tensor:
     return tf.repeat(tf.clip_by_value(values, 0.0, 1.0), 3, axis=-1)
 
 
-def reconstructions(model: SplitBrain, rgb: np.ndarray, temperature: float = 0.38) -> dict:
+def reconstructions(model: SplitBrain | SplitBrainClassifier, rgb: np.ndarray,
+                    temperature: float = 0.38) -> dict:
     """RGB images [N, S, S, 3] in [0, 1] -> {panel name: [N, S, S, 3] uint8} (see PANELS).
 
+    ``model`` is a pretraining checkpoint or a classifier on the ``logits`` features.
     Predicted distributions are decoded by the annealed mean at ``temperature``; the 12x12
     targets are shown as blocks (nearest-neighbour upsampling).
     """
     codec = model.codec
     size = rgb.shape[1:3]
     channels, targets = codec.encode(rgb)
-    outputs = model(channels, training=False)
+    outputs = model.pretext_outputs(channels)
     ab_centers, l_centers = codec.ab_centers(), codec.l_centers()
 
     def upsample(x, method="bilinear"):

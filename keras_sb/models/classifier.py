@@ -98,12 +98,28 @@ class SplitBrainClassifier(ConfigurableModel):
             part.trainable = not freeze_backbone
         # Only the layers up to feature_layer belong to this model; the config keeps the rest.
         self.backbone_config = keras.saving.serialize_keras_object(backbone)
+        self.codec = backbone.codec
         self.num_classes = num_classes
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self.head = head
         self.feature_layer = feature_layer
         self.feature_dims = feature_dims
         self.freeze_backbone = freeze_backbone
+
+    def pretext_outputs(self, channels) -> dict:
+        """Both halves' 12x12 predictions {"color", "lightness"} for [N, S, S, 3] channels.
+
+        Only a classifier on the ``logits`` features holds the whole of both encoders.
+        """
+        if self.feature_layer != "logits":
+            raise ValueError(f"this classifier keeps the encoders only up to "
+                             f"{self.feature_layer!r}, so it cannot predict colours; use a "
+                             f"finetune (logits) model or a pretraining checkpoint")
+        return {
+            "color": self.get_layer("color_net_logits")(channels[..., :1], training=False),
+            "lightness": self.get_layer("lightness_net_logits")(channels[..., 1:],
+                                                                training=False),
+        }
 
     def init_args(self) -> dict:
         return {

@@ -48,6 +48,10 @@ class SplitBrain(ConfigurableModel):
         self.width = width
         self.image_size = image_size
 
+    def pretext_outputs(self, channels) -> dict:
+        """Both halves' predictions {"color", "lightness"} for [N, S, S, 3] channels."""
+        return self(channels, training=False)
+
     def init_args(self) -> dict:
         return {
             "encoder": self.encoder,
