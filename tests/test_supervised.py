@@ -41,6 +41,8 @@ def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path
     backbone = model.backbone_config["config"]
     assert (backbone["l_bins"], backbone["ab_bins"], backbone["width"]) == (20, "grid:5", 0.25)
     assert model.class_names[0] == "cassette_player"
+    recorded = json.loads((out / "config.json").read_text())
+    assert (recorded["l_bins"], recorded["width"]) == (20, 0.25)  # the run's, not the defaults
     # features: both 12x12 outputs, (5*5 + 20) * 144 values
     assert model.get_layer("features").output.shape[-1] == 45 * 144
 

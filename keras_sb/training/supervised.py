@@ -52,6 +52,11 @@ class SupervisedConfig(BackboneConfig, RunConfig):
             self.out = f"runs/{self.stage}-{origin}-{labels}"
         self.check_run()
         self.check_backbone()
+        init_run = RunFolder(Path(self.init).expanduser())
+        if init_run.config.exists():  # record the pretrained pair's settings, not the defaults
+            pretrained = init_run.read_config()
+            for f in dataclasses.fields(BackboneConfig):
+                setattr(self, f.name, pretrained.get(f.name, getattr(self, f.name)))
         if self.labels_per_class < 0 or self.top_k < 1:
             raise ValueError("--labels-per-class must be >= 0 and --top-k >= 1")
 
