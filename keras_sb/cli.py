@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from keras_sb.data import DataError
 from keras_sb.training.evaluate import EvaluateConfig, evaluate
+from keras_sb.training.export_stage import ExportConfig, export
 from keras_sb.training.pretrain import PretrainConfig, pretrain
 from keras_sb.training.run_folder import RunFolderError
 from keras_sb.training.supervised import FinetuneConfig, LinprobeConfig, train_classifier
@@ -23,6 +24,7 @@ STAGES: dict[str, tuple[type, Callable]] = {
     "finetune": (FinetuneConfig, train_classifier),
     "linprobe": (LinprobeConfig, train_classifier),
     "evaluate": (EvaluateConfig, evaluate),
+    "export": (ExportConfig, export),
 }
 
 

@@ -1,0 +1,215 @@
+"""The web demo: classify an image and show what both halves of the split-brain pair predict.
+
+The handlers (:func:`load_classifier`, :func:`read_image`, :func:`analyse`) are plain
+functions of a file path or PIL image; :func:`build_demo` wraps them in a Gradio page.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import gradio as gr
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from keras_sb.data.decode import center_crop, decode_image
+from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.visualize import PANELS, reconstructions
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "demo_examples"
+DEFAULT_TEMPERATURE = 0.38
+TEMPERATURE_RANGE = (0.05, 1.0)
+TOP_K = 5
+PANEL_SIDE = 192  # gallery tiles are upscaled (nearest) so the 12x12 targets stay visible
+# Gallery order: what goes in, the two predictions, both together, then the 12x12 targets.
+GALLERY_PANELS = ("input", "lightness_input", "predicted_color", "predicted_lightness",
+                  "recombined", "target_color", "target_lightness")
+MODE_NAMES = {"1": "black-and-white", "L": "greyscale", "LA": "greyscale + alpha",
+              "I": "32-bit greyscale", "I;16": "16-bit greyscale", "P": "palette",
+              "PA": "palette + alpha", "RGBA": "RGBA (alpha dropped)", "CMYK": "CMYK",
+              "YCbCr": "YCbCr"}
+EMPTY_STATUS = "Upload an image or pick an example below."
+
+ImageSource = str | os.PathLike | Image.Image
+
+
+class DemoError(ValueError):
+    """A model file the demo cannot use; the message names it."""
+
+
+class ImageError(ValueError):
+    """An upload that is not a readable image; the message says why."""
+
+
+class DemoOutput(NamedTuple):
+    """What the page shows: class probabilities, captioned panels and a status line."""
+
+    label: dict[str, float]
+    gallery: list[tuple[np.ndarray, str]]
+    status: str
+
+
+def load_classifier(path: str | os.PathLike) -> SplitBrainClassifier:
+    """A ``SplitBrainClassifier`` from a .keras file or a run folder (its best.keras)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / "best.keras"
+    if not path.is_file():
+        raise DemoError(f"model {path} does not exist; train one with "
+                        "`python train.py --stage finetune` and pass --model")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        raise DemoError(f"model {path} could not be loaded: {error}") from error
+    if not isinstance(model, SplitBrainClassifier):
+        raise DemoError(f"model {path} holds a {type(model).__name__}, not a classifier from "
+                        "`python train.py --stage finetune` or `--stage linprobe`")
+    return model
+
+
+def _encoded(source: ImageSource) -> tuple[bytes, str]:
+    """The encoded bytes of ``source`` and a name for it (a PIL image is written as PNG)."""
+    if isinstance(source, Image.Image):
+        buffer = io.BytesIO()
+        source.convert("RGB").save(buffer, "PNG")
+        return buffer.getvalue(), "image"
+    path = Path(source)
+    try:
+        return path.read_bytes(), path.name
+    except OSError as error:
+        raise ImageError(f"cannot read {path.name}: {error.strerror}") from error
+
+
+def _describe(source: ImageSource, contents: bytes) -> str:
+    """The colour mode and frame count as a phrase ('' for a single RGB image)."""
+    try:
+        image = source if isinstance(source, Image.Image) else Image.open(io.BytesIO(contents))
+    except (UnidentifiedImageError, OSError):
+        return ""  # a format PIL does not know but TensorFlow may (e.g. JPEG XL)
+    notes = []
+    if image.mode != "RGB":
+        notes.append(f"converted {MODE_NAMES.get(image.mode, image.mode)} to RGB")
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"used the first of {frames} frames")
+    return "; ".join(notes)
+
+
+def read_image(source: ImageSource, size: int) -> tuple[np.ndarray, str]:
+    """``source`` -> (float32 [size, size, 3] in [0, 1], a note on what was changed).
+
+    Decoded by keras_sb's ``decode_image`` and centre-cropped after resizing the shorter side
+    to ``size``, exactly as in evaluation. Raises ``ImageError`` for unreadable files.
+    """
+    contents, name = _encoded(source)
+    try:
+        image = decode_image(tf.constant(contents))
+    except tf.errors.OpError as error:
+        reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", error.message, flags=re.S)
+        raise ImageError(f"{name} is not a readable image: {reason}") from None
+    height, width = image.shape[:2]
+    notes = []
+    if (height, width) != (size, size):
+        notes.append(f"resized {width}x{height} to {size}x{size} (shorter side to {size}, "
+                     "centre crop, as in evaluation)")
+    notes.append(_describe(source, contents))
+    return center_crop(image, size).numpy(), "; ".join(filter(None, notes))
+
+
+def classify(model: SplitBrainClassifier, rgb: np.ndarray) -> dict[str, float]:
+    """Class probabilities {class name: p} for one float32 [S, S, 3] image."""
+    logits = model(rgb[None], training=False)
+    probabilities = tf.nn.softmax(logits[0]).numpy()
+    return {name: float(p) for name, p in zip(model.class_names, probabilities, strict=True)}
+
+
+def panels(model: SplitBrainClassifier, rgb: np.ndarray,
+           temperature: float) -> list[tuple[np.ndarray, str]]:
+    """Captioned uint8 panels (``GALLERY_PANELS``), upscaled to ``PANEL_SIDE`` pixels."""
+    images = reconstructions(model, rgb[None], temperature)
+    items = []
+    for name in GALLERY_PANELS:
+        tile = Image.fromarray(images[name][0]).resize((PANEL_SIDE, PANEL_SIDE), Image.NEAREST)
+        caption = PANELS[name]
+        if name.startswith("predicted"):
+            caption += f" (T={temperature:.2f})"
+        items.append((np.asarray(tile), caption))
+    return items
+
+
+def analyse(model: SplitBrainClassifier, source: ImageSource | None,
+            temperature: float = DEFAULT_TEMPERATURE) -> DemoOutput:
+    """Everything the page shows for one image; unreadable images give a message, not an error.
+
+    ``temperature`` (clipped to ``TEMPERATURE_RANGE``) is the annealed-mean temperature used
+    to decode both predicted distributions.
+    """
+    if source is None:
+        return DemoOutput({}, [], EMPTY_STATUS)
+    size = model.input_shape[1]
+    try:
+        rgb, note = read_image(source, size)
+    except ImageError as error:
+        return DemoOutput({}, [], f"**Could not use this file.** {error}")
+    temperature = min(max(float(temperature), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
+    label = classify(model, rgb)
+    status = f"Input: {note}." if note else f"Input: used as is ({size}x{size} RGB)."
+    if model.feature_layer != "logits":
+        status += (f" This classifier keeps the encoders only up to {model.feature_layer}, "
+                   "so it cannot show colorizations.")
+        return DemoOutput(label, [], status)
+    return DemoOutput(label, panels(model, rgb, temperature), status)
+
+
+def _intro(model: SplitBrainClassifier, model_name: str) -> str:
+    classes = ", ".join(name.replace("_", " ") for name in model.class_names)
+    backbone = model.backbone_config["config"]
+    size = model.input_shape[1]
+    return f"""# Split-brain autoencoder demo (keras-sb)
+A split-brain autoencoder (Zhang, Isola & Efros, CVPR 2017) splits an image in Lab colour into
+lightness **L** and colour **ab**. One network learns to predict the colours from the lightness
+(**L→ab**, colorization), the other the lightness from the colours (**ab→L**), with no labels.
+A classifier on the features of both networks then names the image.
+
+**Model** `{model_name}`: `{backbone["encoder"]}` encoders (width {backbone["width"]}),
+{model.head} head on `{model.feature_layer}` features, {len(model.class_names)} classes:
+{classes}. Any image is brought to {size}x{size} as in evaluation."""
+
+
+def build_demo(model: SplitBrainClassifier, model_name: str = "") -> gr.Blocks:
+    """The Gradio page; its one API endpoint is ``/classify`` (image file, temperature)."""
+
+    def run(image: dict | None, temperature: float) -> DemoOutput:
+        # preprocess=False: the upload arrives as Gradio's file data, unopened, so that a
+        # damaged file reaches analyse() and is reported in the page.
+        return analyse(model, image["path"] if image else None, temperature)
+
+    with gr.Blocks(title="keras-sb split-brain demo") as demo:
+        gr.Markdown(_intro(model, model_name or model.name))
+        with gr.Row():
+            with gr.Column(scale=2):
+                image = gr.Image(type="filepath", label="Image (any size: JPEG, PNG, BMP, GIF)",
+                                 sources=["upload", "clipboard"], height=300, elem_id="image")
+                temperature = gr.Slider(
+                    *TEMPERATURE_RANGE, value=DEFAULT_TEMPERATURE, step=0.01,
+                    label="Colorization temperature (annealed mean)",
+                    info="low: the most likely colours, vivid; 1: the mean, greyer")
+                status = gr.Markdown(EMPTY_STATUS, elem_id="status")
+                gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.iterdir()), inputs=image,
+                            api_name="load_example", examples_per_page=6)
+            with gr.Column(scale=3):
+                label = gr.Label(num_top_classes=TOP_K, label=f"Predicted class (top {TOP_K})",
+                                 elem_id="label")
+        gallery = gr.Gallery(label="What the two networks see and predict (12x12 targets: "
+                             "the quantised classes they are trained on)", columns=7,
+                             format="png", object_fit="contain", height="auto",
+                             elem_id="gallery")
+        gr.on([image.change, temperature.release], run, inputs=[image, temperature],
+              outputs=[label, gallery, status], api_name="classify", preprocess=False)
+    return demo

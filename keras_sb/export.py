@@ -1,0 +1,105 @@
+"""A classifier as a TensorFlow SavedModel for TF Serving: encoded image bytes in, predictions out.
+
+Every signature takes ``image_bytes``, a [N] batch of encoded JPEG, PNG, BMP or GIF strings of
+any size; decoding, resizing and cropping are the evaluation pipeline's, inside the graph.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_sb.color import decode_channels, encode_channels
+from keras_sb.data.decode import center_crop, decode_image
+from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.targets import decode_distribution
+
+log = logging.getLogger("keras_sb")
+
+IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
+
+
+def preprocess(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
+    """[N] encoded images -> float32 [N, size, size, 3] RGB in [0, 1] (centre crop)."""
+    return tf.map_fn(lambda contents: center_crop(decode_image(contents), size), image_bytes,
+                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+
+
+def _classify_fn(model: SplitBrainClassifier, size: int) -> Callable:
+    names = tf.constant(model.class_names)
+
+    def serving_default(image_bytes):
+        probabilities = tf.nn.softmax(model(preprocess(image_bytes, size), training=False))
+        return {
+            "probabilities": probabilities,
+            "class_names": tf.tile(names[None], [tf.shape(probabilities)[0], 1]),
+            "top_class": tf.gather(names, tf.argmax(probabilities, axis=-1)),
+        }
+
+    return serving_default
+
+
+def _features_fn(model: SplitBrainClassifier, size: int) -> Callable:
+    extractor = keras.Model(model.input, model.get_layer("features").output)
+
+    def features(image_bytes):
+        return {"features": extractor(preprocess(image_bytes, size), training=False)}
+
+    return features
+
+
+def _colorize_fn(model: SplitBrainClassifier, size: int, temperature: float) -> Callable:
+    codec = model.codec
+
+    def colorize(image_bytes):
+        channels = encode_channels(preprocess(image_bytes, size), codec.color_space)
+        logits = model.pretext_outputs(channels)["color"]
+        ab = decode_distribution(logits, codec.ab_centers(), "annealed", temperature)
+        ab = tf.image.resize(ab, [size, size], method="bilinear")
+        rgb = decode_channels(tf.concat([channels[..., :1], ab], axis=-1), codec.color_space)
+        return {"colorized": tf.cast(tf.round(rgb * 255.0), tf.uint8)}
+
+    return colorize
+
+
+def _describe(name: str, fn: tf.types.experimental.GenericFunction) -> str:
+    outputs = fn.get_concrete_function().structured_outputs
+    shown = ", ".join(f"{key} {spec.dtype.name} {_dims(spec.shape)}"
+                      for key, spec in outputs.items())
+    return f"  {name}(image_bytes: string [N]) -> {shown}"
+
+
+def _dims(shape: tf.TensorShape) -> str:
+    return "[" + ", ".join("N" if dim is None else str(dim) for dim in shape) + "]"
+
+
+def export_saved_model(model: SplitBrainClassifier, out_dir: str | Path,
+                       temperature: float = 0.38) -> Path:
+    """Write ``model`` as a SavedModel in ``out_dir`` and return that path.
+
+    Signatures, each on ``image_bytes``: ``serving_default`` -> ``probabilities`` [N, C],
+    ``class_names`` [N, C] (model order) and ``top_class`` [N]; ``features`` -> the
+    concatenated features [N, D]; ``colorize`` -> ``colorized`` uint8 [N, S, S, 3], the
+    input's L with the L->ab network's annealed-mean ab at ``temperature`` (only for a
+    classifier on the ``logits`` features, which keeps the whole colour network).
+    """
+    size = model.input_shape[1]
+    endpoints = {"serving_default": _classify_fn(model, size),
+                 "features": _features_fn(model, size)}
+    if model.feature_layer == "logits":
+        endpoints["colorize"] = _colorize_fn(model, size, temperature)
+    else:
+        log.warning("No colorize signature: this classifier keeps the encoders only up to %r",
+                    model.feature_layer)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    described = [_describe(name, archive.add_endpoint(name, fn, [IMAGE_BYTES]))
+                 for name, fn in endpoints.items()]
+    out = Path(out_dir)
+    archive.write_out(str(out), verbose=False)
+    log.info("Signatures:\n%s", "\n".join(described))
+    return out

@@ -1,0 +1,70 @@
+"""The demo page in a real browser: Debian's chromium driven by Playwright.
+
+Set KERAS_SB_SCREENSHOT=1 to also write docs/demo_screenshot.png; the page then shows the
+shipped model (keras_sb.models.DEFAULT_MODEL) instead of an untrained one.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from test_demo import CLASSES, free_port, save_tiny_classifier
+
+from keras_sb.demo import EXAMPLES_DIR, GALLERY_PANELS, build_demo, load_classifier
+from keras_sb.models import DEFAULT_MODEL
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-quic",
+                 "--disable-sync"]
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "demo_screenshot.png"
+UPLOAD = EXAMPLES_DIR / "church_grey_160x120.png"
+
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="needs Playwright (pip install playwright)")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"needs Debian's chromium at {CHROMIUM} "
+                                "(apt-get install chromium)")
+
+
+@pytest.fixture
+def page_url(tmp_path):
+    """The demo served on a free local port: the shipped model for screenshots, else a tiny one."""
+    if os.environ.get("KERAS_SB_SCREENSHOT"):
+        model = load_classifier(DEFAULT_MODEL)
+    else:
+        model = load_classifier(save_tiny_classifier(tmp_path / "classifier.keras"))
+    demo = build_demo(model, "tiny" if model.class_names == CLASSES else DEFAULT_MODEL)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                quiet=True)
+    try:
+        yield demo.local_url, model.class_names
+    finally:
+        demo.close()
+
+
+def test_upload_shows_label_and_gallery(page_url, tmp_path):
+    url, class_names = page_url
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.locator("#image input[type=file]").set_input_files(UPLOAD)
+            expect = sync_api.expect
+            names = "|".join(re.escape(name) for name in class_names)
+            expect(page.locator("#label")).to_contain_text(re.compile(names), timeout=60_000)
+            expect(page.locator("#gallery img")).to_have_count(len(GALLERY_PANELS))
+            expect(page.locator("#status")).to_contain_text("resized 160x120 to 96x96")
+            page.wait_for_function("[...document.querySelectorAll('#gallery img')]"
+                                   ".every(img => img.complete && img.naturalWidth > 0)")
+            shot = tmp_path / "demo.png"
+            page.screenshot(path=shot, full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("KERAS_SB_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, SCREENSHOT)

@@ -1,0 +1,120 @@
+"""Stage export: the SavedModel serves the Keras classifier's predictions with TensorFlow alone."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from keras_sb.cli import main
+from keras_sb.data.decode import center_crop, decode_image
+from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models.split_brain import SplitBrain
+
+HERE = Path(__file__).resolve().parent
+PHOTO = sorted((HERE.parent / "keras_sb" / "sample_data" / "unsupervised").glob("*.jpg"))[0]
+CLASSES = ["a", "b", "c"]
+QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def run(*command: str) -> str:
+    """Stdout of ``command`` in a fresh process."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=QUIET)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def export(model_path: Path, out: Path) -> int:
+    return main(["--stage", "export", "--model", str(model_path), "--out", str(out)])
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> list[Path]:
+    """A 96x96 RGB JPEG, a 120x80 RGBA PNG and a 100x140 grey JPEG of one photo."""
+    folder = tmp_path_factory.mktemp("images")
+    photo = Image.open(PHOTO)
+    photo.convert("RGBA").resize((120, 80)).save(folder / "wide.png")
+    photo.convert("L").resize((100, 140)).save(folder / "grey.jpg")
+    return [PHOTO, folder / "wide.png", folder / "grey.jpg"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[SplitBrainClassifier, Path]:
+    """A (random) classifier on the logits features and its SavedModel, written by the CLI."""
+    folder = tmp_path_factory.mktemp("export")
+    model = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES)
+    model.save(folder / "classifier.keras")
+    assert export(folder / "classifier.keras", folder / "1") == 0
+    return model, folder / "1"
+
+
+@pytest.fixture(scope="module")
+def served(exported, images) -> dict:
+    """serve_check.py's report: every signature called on ``images`` without keras_sb."""
+    output = run(sys.executable, str(HERE / "serve_check.py"), str(exported[1]), *map(str, images))
+    return json.loads(output.splitlines()[-1])
+
+
+def test_serving_default_matches_the_keras_model(exported, images, served):
+    model, _ = exported
+    batch = tf.stack([center_crop(decode_image(tf.io.read_file(str(path))), 96)
+                      for path in images])
+    expected = tf.nn.softmax(model(batch, training=False)).numpy()
+    assert np.ptp(expected, axis=0).max() > 1e-3  # the images are told apart
+    result = {key: output["values"] for key, output in served["serving_default"].items()}
+    np.testing.assert_allclose(result["probabilities"], expected, atol=1e-4)
+    assert result["class_names"] == [CLASSES] * 3
+    assert result["top_class"] == [CLASSES[i] for i in expected.argmax(axis=-1)]
+    assert served["inputs"] == {name: ["image_bytes"]
+                                for name in ("serving_default", "features", "colorize")}
+    assert served["modules"] == []  # neither keras_sb nor keras was imported
+
+
+def test_colorize_and_features(exported, served):
+    model, _ = exported
+    colorized = served["colorize"]["colorized"]
+    assert (colorized["shape"], colorized["dtype"]) == ([3, 96, 96, 3], "uint8")
+    assert colorized["std"] > 1.0
+    width = model.get_layer("features").output.shape[-1]
+    features = served["features"]["features"]
+    assert (features["shape"], features["dtype"]) == ([3, width], "float32")
+
+
+def test_saved_model_cli_lists_image_bytes(exported):
+    output = run(str(Path(sys.executable).parent / "saved_model_cli"), "show", "--all",
+                 "--dir", str(exported[1]))
+    serving = output.split("signature_def['serving_default']:")[1].split("Method name")[0]
+    assert "inputs['image_bytes']" in serving and "DT_STRING" in serving
+    assert "outputs['probabilities']" in serving and "outputs['top_class']" in serving
+
+
+def test_a_linear_probe_exports_without_colorize(tmp_path, caplog):
+    model = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES,
+                                 feature_layer="conv2_relu", feature_dims=1000,
+                                 freeze_backbone=True)
+    (tmp_path / "run").mkdir()
+    model.save(tmp_path / "run" / "best.keras")
+    assert export(tmp_path / "run", tmp_path / "1") == 0  # a run folder: its best.keras
+    assert "No colorize signature" in caplog.text
+    signatures = tf.saved_model.load(str(tmp_path / "1")).signatures
+    assert sorted(signatures) == ["features", "serving_default"]
+
+
+@pytest.mark.parametrize(
+    ("model", "out", "message"),
+    [
+        ("backbone.keras", "1", "holds a SplitBrain; export needs a classifier"),
+        ("missing.keras", "1", "does not exist"),
+        ("backbone.keras", "", "--out is required"),
+    ],
+)
+def test_errors_name_the_problem(tmp_path, capsys, model, out, message):
+    SplitBrain("simple", width=0.25).save(tmp_path / "backbone.keras")
+    argv = ["--stage", "export", "--model", str(tmp_path / model)]
+    assert main(argv + (["--out", str(tmp_path / out)] if out else [])) == 2
+    assert message in capsys.readouterr().err
