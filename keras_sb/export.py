@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras_sb.color import decode_channels, encode_channels
 from keras_sb.data.decode import center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
-from keras_sb.targets import decode_distribution
+from keras_sb.visualize import decode_predictions
 
 log = logging.getLogger("keras_sb")
 
@@ -57,9 +57,8 @@ def _colorize_fn(model: SplitBrainClassifier, size: int, temperature: float) -> 
 
     def colorize(image_bytes):
         channels = encode_channels(preprocess(image_bytes, size), codec.color_space)
-        logits = model.pretext_outputs(channels)["color"]
-        ab = decode_distribution(logits, codec.ab_centers(), "annealed", temperature)
-        ab = tf.image.resize(ab, [size, size], method="bilinear")
+        ab, _ = decode_predictions(codec, model.pretext_outputs(channels), [size, size],
+                                   temperature)
         rgb = decode_channels(tf.concat([channels[..., :1], ab], axis=-1), codec.color_space)
         return {"colorized": tf.cast(tf.round(rgb * 255.0), tf.uint8)}
 

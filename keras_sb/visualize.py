@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from keras_sb.color import decode_channels
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
-from keras_sb.targets import decode_distribution
+from keras_sb.targets import TargetCodec, decode_distribution
 
 PANELS = {
     "input": "input",
@@ -28,6 +28,15 @@ def _gray(values: tf.Tensor) -> tf.Tensor:
     return tf.repeat(tf.clip_by_value(values, 0.0, 1.0), 3, axis=-1)
 
 
+def decode_predictions(codec: TargetCodec, outputs: dict, size, temperature: float):
+    """Pretext logits -> (ab [N, S, S, 2], L [N, S, S, 1]) channels: annealed means at
+    ``temperature``, upsampled bilinearly from the 12x12 grid to ``size``. Graph-friendly."""
+    ab = decode_distribution(outputs["color"], codec.ab_centers(), "annealed", temperature)
+    lightness = decode_distribution(outputs["lightness"], codec.l_centers(), "annealed",
+                                    temperature)
+    return tf.image.resize(ab, size), tf.image.resize(lightness, size)
+
+
 def reconstructions(model: SplitBrain | SplitBrainClassifier, rgb: np.ndarray,
                     temperature: float = 0.38) -> dict:
     """RGB images [N, S, S, 3] in [0, 1] -> {panel name: [N, S, S, 3] uint8} (see PANELS).
@@ -40,17 +49,13 @@ def reconstructions(model: SplitBrain | SplitBrainClassifier, rgb: np.ndarray,
     size = rgb.shape[1:3]
     channels, targets = codec.encode(rgb)
     outputs = model.pretext_outputs(channels)
-    ab_centers, l_centers = codec.ab_centers(), codec.l_centers()
+    predicted_ab, predicted_l = decode_predictions(codec, outputs, size, temperature)
 
-    def upsample(x, method="bilinear"):
-        return tf.image.resize(x, size, method=method)
+    def blocks(centers, classes):
+        return tf.image.resize(tf.gather(centers, classes), size, method="nearest")
 
-    predicted_ab = upsample(decode_distribution(outputs["color"], ab_centers, "annealed",
-                                                temperature))
-    predicted_l = upsample(decode_distribution(outputs["lightness"], l_centers, "annealed",
-                                               temperature))
-    target_ab = upsample(tf.gather(ab_centers, targets["color"]), "nearest")
-    target_l = upsample(tf.gather(l_centers, targets["lightness"]), "nearest")
+    target_ab = blocks(codec.ab_centers(), targets["color"])
+    target_l = blocks(codec.l_centers(), targets["lightness"])
     lightness = channels[..., :1]
     panels = {
         "input": tf.convert_to_tensor(rgb, tf.float32),

@@ -17,7 +17,7 @@ from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
 
 HERE = Path(__file__).resolve().parent
-PHOTO = sorted((HERE.parent / "keras_sb" / "sample_data" / "unsupervised").glob("*.jpg"))[0]
+PHOTOS = sorted((HERE.parent / "keras_sb" / "sample_data" / "unsupervised").glob("*.jpg"))[:3]
 CLASSES = ["a", "b", "c"]
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
@@ -35,12 +35,11 @@ def export(model_path: Path, out: Path) -> int:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> list[Path]:
-    """A 96x96 RGB JPEG, a 120x80 RGBA PNG and a 100x140 grey JPEG of one photo."""
+    """Three photos: a 96x96 RGB JPEG, a 120x80 RGBA PNG and a 100x140 grey JPEG."""
     folder = tmp_path_factory.mktemp("images")
-    photo = Image.open(PHOTO)
-    photo.convert("RGBA").resize((120, 80)).save(folder / "wide.png")
-    photo.convert("L").resize((100, 140)).save(folder / "grey.jpg")
-    return [PHOTO, folder / "wide.png", folder / "grey.jpg"]
+    Image.open(PHOTOS[1]).convert("RGBA").resize((120, 80)).save(folder / "wide.png")
+    Image.open(PHOTOS[2]).convert("L").resize((100, 140)).save(folder / "grey.jpg")
+    return [PHOTOS[0], folder / "wide.png", folder / "grey.jpg"]
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +47,9 @@ def exported(tmp_path_factory) -> tuple[SplitBrainClassifier, Path]:
     """A (random) classifier on the logits features and its SavedModel, written by the CLI."""
     folder = tmp_path_factory.mktemp("export")
     model = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES)
+    head = model.get_layer("class_logits")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel * 30, bias])  # far from uniform, so that errors would show
     model.save(folder / "classifier.keras")
     assert export(folder / "classifier.keras", folder / "1") == 0
     return model, folder / "1"
@@ -55,7 +57,8 @@ def exported(tmp_path_factory) -> tuple[SplitBrainClassifier, Path]:
 
 @pytest.fixture(scope="module")
 def served(exported, images) -> dict:
-    """serve_check.py's report: every signature called on ``images`` without keras_sb."""
+    """serve_check.py's report: every signature called on ``images``; it asserts that it did
+    not import keras_sb."""
     output = run(sys.executable, str(HERE / "serve_check.py"), str(exported[1]), *map(str, images))
     return json.loads(output.splitlines()[-1])
 
@@ -65,14 +68,13 @@ def test_serving_default_matches_the_keras_model(exported, images, served):
     batch = tf.stack([center_crop(decode_image(tf.io.read_file(str(path))), 96)
                       for path in images])
     expected = tf.nn.softmax(model(batch, training=False)).numpy()
-    assert np.ptp(expected, axis=0).max() > 1e-3  # the images are told apart
+    assert np.ptp(expected, axis=0).max() > 0.05  # the images are told apart
     result = {key: output["values"] for key, output in served["serving_default"].items()}
     np.testing.assert_allclose(result["probabilities"], expected, atol=1e-4)
     assert result["class_names"] == [CLASSES] * 3
     assert result["top_class"] == [CLASSES[i] for i in expected.argmax(axis=-1)]
     assert served["inputs"] == {name: ["image_bytes"]
                                 for name in ("serving_default", "features", "colorize")}
-    assert served["modules"] == []  # neither keras_sb nor keras was imported
 
 
 def test_colorize_and_features(exported, served):

@@ -46,8 +46,9 @@ class RunConfig:
 
     data: str = opt(SAMPLE_DATA, "image folder: ssl_data_96 layout, STL-10 binaries, or any "
                     "folder of images; default: the shipped sample")
-    out: str = opt("", "run folder (default runs/STAGE-...); rerunning the same command "
-                   "resumes an interrupted run there")
+    out: str = opt("", "training stages: run folder (default runs/STAGE-...), where "
+                   "rerunning the same command resumes an interrupted run; evaluate: report "
+                   "folder; export: SavedModel folder (required)")
     epochs: int = opt(20, "maximum epochs")
     batch_size: int = opt(64, "images per device per step (global batch = this x devices)")
     learning_rate: float = opt(1e-3, "Adam learning rate of the first epoch")

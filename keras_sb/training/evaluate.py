@@ -22,8 +22,8 @@ log = logging.getLogger("keras_sb")
 class EvaluateConfig:
     """What to evaluate, on which images."""
 
-    model: str = opt("", "evaluate: classifier checkpoint (.keras) from finetune or linprobe, "
-                     "or its run folder (uses best.keras)")
+    model: str = opt("", "evaluate/export: classifier checkpoint (.keras) from finetune or "
+                     "linprobe, or its run folder (uses best.keras)")
     data: str = opt(SAMPLE_DATA, "image folder with labelled images")
     split: str = opt("val", "evaluate: which labelled split to score", choices=("train", "val"))
     top_k: int = opt(5, "also report top-k accuracy")
