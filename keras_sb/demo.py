@@ -34,7 +34,7 @@ MODE_NAMES = {"1": "black-and-white", "L": "greyscale", "LA": "greyscale + alpha
               "I": "32-bit greyscale", "I;16": "16-bit greyscale", "P": "palette",
               "PA": "palette + alpha", "RGBA": "RGBA (alpha dropped)", "CMYK": "CMYK",
               "YCbCr": "YCbCr"}
-EMPTY_STATUS = "Upload an image or pick an example below."
+EMPTY_STATUS = "Upload an image or pick one of the examples."
 
 ImageSource = str | os.PathLike | Image.Image
 
@@ -136,10 +136,7 @@ def panels(model: SplitBrainClassifier, rgb: np.ndarray,
     items = []
     for name in GALLERY_PANELS:
         tile = Image.fromarray(images[name][0]).resize((PANEL_SIDE, PANEL_SIDE), Image.NEAREST)
-        caption = PANELS[name]
-        if name.startswith("predicted"):
-            caption += f" (T={temperature:.2f})"
-        items.append((np.asarray(tile), caption))
+        items.append((np.asarray(tile), PANELS[name]))
     return items
 
 
@@ -156,7 +153,7 @@ def analyse(model: SplitBrainClassifier, source: ImageSource | None,
     try:
         rgb, note = read_image(source, size)
     except ImageError as error:
-        return DemoOutput({}, [], f"**Could not use this file.** {error}")
+        return DemoOutput({}, [], f"⚠️ **Could not use this file.** {error}")
     temperature = min(max(float(temperature), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
     label = classify(model, rgb)
     status = f"Input: {note}." if note else f"Input: used as is ({size}x{size} RGB)."
@@ -168,7 +165,7 @@ def analyse(model: SplitBrainClassifier, source: ImageSource | None,
 
 
 def _intro(model: SplitBrainClassifier, model_name: str) -> str:
-    classes = ", ".join(name.replace("_", " ") for name in model.class_names)
+    classes = ", ".join(model.class_names)
     backbone = model.backbone_config["config"]
     size = model.input_shape[1]
     return f"""# Split-brain autoencoder demo (keras-sb)
@@ -188,28 +185,28 @@ def build_demo(model: SplitBrainClassifier, model_name: str = "") -> gr.Blocks:
     def run(image: dict | None, temperature: float) -> DemoOutput:
         # preprocess=False: the upload arrives as Gradio's file data, unopened, so that a
         # damaged file reaches analyse() and is reported in the page.
-        return analyse(model, image["path"] if image else None, temperature)
+        return analyse(model, (image or {}).get("path"), temperature)
 
     with gr.Blocks(title="keras-sb split-brain demo") as demo:
         gr.Markdown(_intro(model, model_name or model.name))
         with gr.Row():
             with gr.Column(scale=2):
                 image = gr.Image(type="filepath", label="Image (any size: JPEG, PNG, BMP, GIF)",
-                                 sources=["upload", "clipboard"], height=300, elem_id="image")
+                                 sources=["upload", "clipboard"], height=260, elem_id="image")
                 temperature = gr.Slider(
                     *TEMPERATURE_RANGE, value=DEFAULT_TEMPERATURE, step=0.01,
                     label="Colorization temperature (annealed mean)",
                     info="low: the most likely colours, vivid; 1: the mean, greyer")
                 status = gr.Markdown(EMPTY_STATUS, elem_id="status")
-                gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.iterdir()), inputs=image,
-                            api_name="load_example", examples_per_page=6)
             with gr.Column(scale=3):
                 label = gr.Label(num_top_classes=TOP_K, label=f"Predicted class (top {TOP_K})",
                                  elem_id="label")
-        gallery = gr.Gallery(label="What the two networks see and predict (12x12 targets: "
-                             "the quantised classes they are trained on)", columns=7,
-                             format="png", object_fit="contain", height="auto",
-                             elem_id="gallery")
+                gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.iterdir()), inputs=image,
+                            api_name="load_example", examples_per_page=6)
+        gr.Markdown("**What the two networks see and predict.** The 12x12 targets are the "
+                    "quantised colours and lightness they learn to predict.")
+        gallery = gr.Gallery(show_label=False, columns=len(GALLERY_PANELS), height=200,
+                             format="png", object_fit="contain", elem_id="gallery")
         gr.on([image.change, temperature.release], run, inputs=[image, temperature],
               outputs=[label, gallery, status], api_name="classify", preprocess=False)
     return demo

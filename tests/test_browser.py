@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_demo import CLASSES, free_port, save_tiny_classifier
+from test_demo import free_port, save_tiny_classifier
 
 from keras_sb.demo import EXAMPLES_DIR, GALLERY_PANELS, build_demo, load_classifier
 from keras_sb.models import DEFAULT_MODEL
@@ -19,7 +19,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-quic",
                  "--disable-sync"]
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "demo_screenshot.png"
+REPO = Path(__file__).resolve().parent.parent
+SCREENSHOT = REPO / "docs" / "demo_screenshot.png"
 UPLOAD = EXAMPLES_DIR / "church_grey_160x120.png"
 
 sync_api = pytest.importorskip("playwright.sync_api",
@@ -33,10 +34,10 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 def page_url(tmp_path):
     """The demo served on a free local port: the shipped model for screenshots, else a tiny one."""
     if os.environ.get("KERAS_SB_SCREENSHOT"):
-        model = load_classifier(DEFAULT_MODEL)
+        model, name = load_classifier(DEFAULT_MODEL), os.path.relpath(DEFAULT_MODEL, REPO)
     else:
-        model = load_classifier(save_tiny_classifier(tmp_path / "classifier.keras"))
-    demo = build_demo(model, "tiny" if model.class_names == CLASSES else DEFAULT_MODEL)
+        model, name = load_classifier(save_tiny_classifier(tmp_path / "tiny.keras")), "tiny"
+    demo = build_demo(model, name)
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                 quiet=True)
     try:
@@ -62,6 +63,11 @@ def test_upload_shows_label_and_gallery(page_url, tmp_path):
                                    ".every(img => img.complete && img.naturalWidth > 0)")
             shot = tmp_path / "demo.png"
             page.screenshot(path=shot, full_page=True)
+            damaged = tmp_path / "notes.png"
+            damaged.write_text("a text file with an image's name")
+            page.locator("#image input[type=file]").set_input_files(damaged)
+            expect(page.locator("#status")).to_contain_text("notes.png is not a readable image")
+            expect(page.locator("#gallery img")).to_have_count(0)
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000

@@ -116,7 +116,7 @@ def test_unreadable_files_give_a_message(model, tmp_path, contents):
     path.write_bytes(contents)
     out = analyse(model, path)
     assert (out.label, out.gallery) == ({}, [])
-    assert out.status.startswith("**Could not use this file.** broken.png is not a readable")
+    assert out.status.startswith("⚠️ **Could not use this file.** broken.png is not a readable")
 
 
 def test_missing_file_and_no_image(model, tmp_path):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -33,6 +34,11 @@ def export(model_path: Path, out: Path) -> int:
     return main(["--stage", "export", "--model", str(model_path), "--out", str(out)])
 
 
+def decoded(paths: list[Path]) -> tf.Tensor:
+    """keras_sb's own decoding of ``paths`` (the evaluation pipeline's centre crop)."""
+    return tf.stack([center_crop(decode_image(tf.io.read_file(str(p))), 96) for p in paths])
+
+
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> list[Path]:
     """Three photos: a 96x96 RGB JPEG, a 120x80 RGBA PNG and a 100x140 grey JPEG."""
@@ -43,13 +49,21 @@ def images(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[SplitBrainClassifier, Path]:
-    """A (random) classifier on the logits features and its SavedModel, written by the CLI."""
+def exported(tmp_path_factory, images) -> tuple[SplitBrainClassifier, Path]:
+    """A (random) classifier on the logits features and its SavedModel, written by the CLI.
+
+    Its feature normalisation is set to the statistics of ``images`` and its head scaled up,
+    so that the three images get clearly different probabilities (errors would show).
+    """
     folder = tmp_path_factory.mktemp("export")
+    keras.utils.set_random_seed(0)
     model = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES)
+    features = keras.Model(model.input, model.get_layer("features").output)(decoded(images))
+    mean, variance = tf.nn.moments(features, axes=[0])
+    model.get_layer("feature_norm").set_weights([mean, variance + 1e-3])
     head = model.get_layer("class_logits")
     kernel, bias = head.get_weights()
-    head.set_weights([kernel * 30, bias])  # far from uniform, so that errors would show
+    head.set_weights([kernel * 3, bias])
     model.save(folder / "classifier.keras")
     assert export(folder / "classifier.keras", folder / "1") == 0
     return model, folder / "1"
@@ -65,9 +79,7 @@ def served(exported, images) -> dict:
 
 def test_serving_default_matches_the_keras_model(exported, images, served):
     model, _ = exported
-    batch = tf.stack([center_crop(decode_image(tf.io.read_file(str(path))), 96)
-                      for path in images])
-    expected = tf.nn.softmax(model(batch, training=False)).numpy()
+    expected = tf.nn.softmax(model(decoded(images), training=False)).numpy()
     assert np.ptp(expected, axis=0).max() > 0.05  # the images are told apart
     result = {key: output["values"] for key, output in served["serving_default"].items()}
     np.testing.assert_allclose(result["probabilities"], expected, atol=1e-4)
