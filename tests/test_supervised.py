@@ -92,3 +92,15 @@ def test_bad_supervised_arguments_are_explained(argv, message, tmp_path, capsys)
 def test_evaluate_refuses_a_pretraining_checkpoint(pretrained, capsys):
     assert main(["--stage", "evaluate", "--model", str(pretrained / "best.keras")]) == 2
     assert "SplitBrain" in capsys.readouterr().err
+
+
+def test_shipped_default_model_loads_and_reconstructs():
+    from keras_sb.models import DEFAULT_MODEL
+    from keras_sb.visualize import reconstructions
+
+    model = keras.saving.load_model(DEFAULT_MODEL)
+    assert isinstance(model, SplitBrainClassifier) and len(model.class_names) == 10
+    assert model.feature_layer == "logits"
+    images = np.random.default_rng(0).random((2, 96, 96, 3), dtype=np.float32)
+    panels = reconstructions(model, images)
+    assert panels["predicted_color"].shape == (2, 96, 96, 3)
