@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 
 import keras_sb  # noqa: F401  (imports TensorFlow quietly)
-from keras_sb.demo import DemoError, build_demo, load_classifier
+from keras_sb.demo import build_demo, load_classifier
 from keras_sb.models import DEFAULT_MODEL
+from keras_sb.training.run_folder import RunFolderError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         model = load_classifier(args.model)
-    except DemoError as error:
+    except RunFolderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     build_demo(model, args.model).launch(server_name=args.host, server_port=args.port)

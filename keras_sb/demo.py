@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import gradio as gr
-import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from keras_sb.data.decode import center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.training.run_folder import load_checkpoint
 from keras_sb.visualize import PANELS, reconstructions
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "demo_examples"
@@ -39,10 +39,6 @@ EMPTY_STATUS = "Upload an image or pick one of the examples."
 ImageSource = str | os.PathLike | Image.Image
 
 
-class DemoError(ValueError):
-    """A model file the demo cannot use; the message names it."""
-
-
 class ImageError(ValueError):
     """An upload that is not a readable image; the message says why."""
 
@@ -57,20 +53,7 @@ class DemoOutput(NamedTuple):
 
 def load_classifier(path: str | os.PathLike) -> SplitBrainClassifier:
     """A ``SplitBrainClassifier`` from a .keras file or a run folder (its best.keras)."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        path = path / "best.keras"
-    if not path.is_file():
-        raise DemoError(f"model {path} does not exist; train one with "
-                        "`python train.py --stage finetune` and pass --model")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for a damaged or foreign file
-        raise DemoError(f"model {path} could not be loaded: {error}") from error
-    if not isinstance(model, SplitBrainClassifier):
-        raise DemoError(f"model {path} holds a {type(model).__name__}, not a classifier from "
-                        "`python train.py --stage finetune` or `--stage linprobe`")
-    return model
+    return load_checkpoint(path, SplitBrainClassifier)
 
 
 def _encoded(source: ImageSource) -> tuple[bytes, str]:

@@ -26,3 +26,13 @@ for n in 200 20; do
   train --stage linprobe --init random --encoder alex --width 0.125 --labels-per-class $n \
     --feature-layer conv5_relu --out $R/linprobe-alex-random-$n
 done
+
+# Choosing the defaults: the linear probe's feature layer on the same pretrained pair ...
+for layer in conv2_relu conv4_relu logits; do
+  train --stage linprobe --init $R/pretrain-simple --labels-per-class 200 \
+    --feature-layer $layer --out $R/linprobe-simple-pretrain-simple-200-$layer
+done
+# ... and the paper's targets (50 L bins, 261 in-gamut ab classes) against the seed's.
+train --stage pretrain --epochs 10 --l-bins 50 --ab-bins gamut --out $R/pretrain-simple-gamut
+train --stage linprobe --init $R/pretrain-simple-gamut --labels-per-class 200 \
+  --out $R/linprobe-simple-pretrain-simple-gamut-200

@@ -141,13 +141,14 @@ def test_probe_classifier_shows_no_panels(tmp_path):
 
 def test_cli_refuses_missing_and_non_classifier_models(tmp_path, capsys):
     assert app.main(["--model", str(tmp_path / "none.keras")]) == 2
-    assert f"model {tmp_path / 'none.keras'} does not exist" in capsys.readouterr().err
+    assert f"--model {tmp_path / 'none.keras'} does not exist" in capsys.readouterr().err
     pair = tmp_path / "pair.keras"
     SplitBrain("simple", width=0.25).save(pair)
     assert app.main(["--model", str(pair)]) == 2
-    assert f"model {pair} holds a SplitBrain, not a classifier" in capsys.readouterr().err
+    assert f"--model {pair} holds a SplitBrain, not a SplitBrainClassifier" in (
+        capsys.readouterr().err)
     assert app.main(["--model", str(tmp_path)]) == 2  # a run folder without best.keras
-    assert "best.keras does not exist" in capsys.readouterr().err
+    assert "holds no best.keras or last.keras" in capsys.readouterr().err
 
 
 def test_cli_serves_on_host_and_port(model_path, monkeypatch):

@@ -122,7 +122,7 @@ def test_a_linear_probe_exports_without_colorize(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("model", "out", "message"),
     [
-        ("backbone.keras", "1", "holds a SplitBrain; export needs a classifier"),
+        ("backbone.keras", "1", "holds a SplitBrain, not a SplitBrainClassifier"),
         ("missing.keras", "1", "does not exist"),
         ("backbone.keras", "", "--out is required"),
     ],

@@ -78,7 +78,8 @@ class SplitBrainClassifier(ConfigurableModel):
             raise ValueError(f"--head must be one of {HEADS}, got {head!r}")
         size = backbone.image_size
         image = keras.Input((size, size, 3), name="image")
-        channels = ColorChannels(backbone.codec.color_space, name="color_channels")(image)
+        channels = ColorChannels(backbone.codec.color_space, name="color_channels",
+                                 dtype="float32")(image)  # colour maths in float32
         halves = [("color_net", channels[..., :1]), ("lightness_net", channels[..., 1:])]
         features, extractors = [], []
         for net, inputs in halves:

@@ -7,12 +7,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
-
 from keras_sb.data import SAMPLE_DATA, open_images
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.training.config import opt
-from keras_sb.training.run_folder import RunFolder, RunFolderError
+from keras_sb.training.run_folder import RunFolderError, load_checkpoint
 from keras_sb.training.supervised import evaluate_classifier, write_report
 
 log = logging.getLogger("keras_sb")
@@ -35,19 +33,14 @@ class EvaluateConfig:
         if not self.model:
             raise ValueError("--model is required: a .keras checkpoint or run folder from "
                              "--stage finetune or linprobe")
-        path = Path(self.model).expanduser()
-        self.model = str(RunFolder(path).best if path.is_dir() else path)
-        self.out = self.out or str(Path(self.model).parent / f"eval-{self.split}")
+        model = Path(self.model)
+        self.out = self.out or str((model if model.is_dir() else model.parent) /
+                                   f"eval-{self.split}")
 
 
 def evaluate(config: EvaluateConfig) -> dict:
     """Score ``config.model`` on ``config.split`` and write the report files."""
-    if not Path(config.model).is_file():
-        raise RunFolderError(f"--model {config.model} does not exist")
-    model = keras.saving.load_model(config.model, compile=False)
-    if not isinstance(model, SplitBrainClassifier):
-        raise RunFolderError(f"--model {config.model} holds a {type(model).__name__}; evaluate "
-                             "needs a classifier from --stage finetune or linprobe")
+    model = load_checkpoint(config.model, SplitBrainClassifier)
     source = open_images(config.data, config.split)
     if source.class_names != model.class_names:
         raise RunFolderError(f"the classes of {source.location} ({source.class_names}) differ "

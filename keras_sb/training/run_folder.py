@@ -7,6 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
+
 
 class RunFolderError(ValueError):
     """The run folder cannot be used as asked (names the folder and what to do)."""
@@ -79,3 +81,26 @@ class RunFolder:
 
     def write_summary(self, summary: dict) -> None:
         self.summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+
+def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--model"):
+    """The ``kind`` model saved at ``path``: a .keras file, or a run folder's ``best.keras``
+    (``last.keras`` when there is no best yet). Errors name ``flag`` and the path."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        run = RunFolder(path)
+        if not run.best.exists() and not run.last.exists():
+            raise RunFolderError(f"{flag} {path} holds no best.keras or last.keras: give a "
+                                 ".keras checkpoint or the folder of a run that has trained")
+        path = run.best if run.best.exists() else run.last
+    if not path.is_file():
+        raise RunFolderError(f"{flag} {path} does not exist: give a .keras checkpoint or a run "
+                             "folder holding best.keras")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        raise RunFolderError(f"{flag} {path} could not be loaded: {error}") from error
+    if not isinstance(model, kind):
+        raise RunFolderError(f"{flag} {path} holds a {type(model).__name__}, not a "
+                             f"{kind.__name__}")
+    return model

@@ -20,7 +20,7 @@ from keras_sb.models.split_brain import SplitBrain
 from keras_sb.training.callbacks import run_callbacks
 from keras_sb.training.config import BackboneConfig, RunConfig, opt
 from keras_sb.training.distribute import select_strategy
-from keras_sb.training.run_folder import RunFolder, RunFolderError
+from keras_sb.training.run_folder import RunFolder, load_checkpoint
 
 log = logging.getLogger("keras_sb")
 
@@ -65,18 +65,7 @@ class SupervisedConfig(BackboneConfig, RunConfig):
         or a freshly initialised pair."""
         if self.init == "random":
             return self.build_backbone()
-        path = Path(self.init).expanduser()
-        if path.is_dir():
-            run = RunFolder(path)
-            path = run.best if run.best.exists() else run.last
-        if not path.is_file():
-            raise RunFolderError(f"--init {self.init}: no best.keras or last.keras there; give "
-                                 "a pretraining run folder, a .keras checkpoint, or 'random'")
-        model = keras.saving.load_model(path, compile=False)
-        if not isinstance(model, SplitBrain):
-            raise RunFolderError(f"--init {path} holds a {type(model).__name__}, not a "
-                                 "pretrained SplitBrain")
-        return model
+        return load_checkpoint(self.init, SplitBrain, "--init")
 
 
 @dataclass

@@ -1,0 +1,269 @@
+"""Throughput benchmark: input pipeline, pretraining steps, FLOPs, matmul peak, serving latency.
+
+Usage: ``python benchmarks/bench.py [--encoder simple] [--width 1.0] [--batch-size 64]
+[--data DIR] [--steps N] [--json] [--mixed-precision] [--tiny]``. Prints one line per figure;
+with ``--json`` the last line is one JSON object holding every figure and the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from any folder
+import keras_sb  # noqa: F401  (imports TensorFlow quietly, so before tensorflow)
+
+# isort: split
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.profiler.model_analyzer import profile
+from tensorflow.python.profiler.option_builder import ProfileOptionBuilder
+
+from keras_sb.data import SAMPLE_DATA, ImageSource, open_images
+from keras_sb.export import export_saved_model
+from keras_sb.models import SplitBrain, SplitBrainClassifier
+from keras_sb.models.split_brain import compile_for_pretraining
+from keras_sb.training.pretrain import pretraining_dataset
+
+# Training FLOPs = 3 x forward FLOPs (the backward pass costs about twice the forward one).
+TRAIN_FLOPS_PER_FORWARD = 3
+FLOPS_CONVENTION = ("training = 3 x forward; forward counted by TF's profiler on the inference "
+                    "graph, a multiply-add = 2 FLOPs")
+DEFAULTS = {"width": 1.0, "batch_size": 64, "steps": 20, "warmup": 3, "matmul_size": 2048,
+            "matmul_seconds": 2.0, "serve_calls": 100}
+TINY = {"width": 0.25, "batch_size": 8, "steps": 3, "warmup": 1, "matmul_size": 256,
+        "matmul_seconds": 0.2, "serve_calls": 20}
+SERVE_WARMUP = 5
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What is measured, and how long."""
+
+    encoder: str
+    width: float
+    batch_size: int
+    data: str
+    steps: int
+    mixed_precision: bool
+    tiny: bool
+    warmup: int
+    matmul_size: int
+    matmul_seconds: float
+    serve_calls: int
+
+
+def parse_settings(argv: Sequence[str] | None = None) -> tuple[Settings, bool]:
+    """Settings from the command line (flags given win over --tiny's), and whether --json."""
+    parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", default="simple", help="default: %(default)s")
+    parser.add_argument("--width", type=float, help="default: 1.0 (--tiny: 0.25)")
+    parser.add_argument("--batch-size", type=int, help="default: 64 (--tiny: 8)")
+    parser.add_argument("--data", default=SAMPLE_DATA, help="default: the shipped sample")
+    parser.add_argument("--steps", type=int, help="timed batches per figure (default: 20, "
+                        "--tiny: 3)")
+    parser.add_argument("--json", action="store_true", help="print a JSON object last")
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 policy")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a few steps, batch 8, width 0.25, small matmul (for tests)")
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None and k != "json"}
+    if min(given.get("steps", 1), given.get("batch_size", 1)) < 1:
+        parser.error("--steps and --batch-size must be at least 1")
+    return Settings(**{**(TINY if args.tiny else DEFAULTS), **given}), args.json
+
+
+def batches_from_files(source: ImageSource, model: SplitBrain, batch_size: int,
+                       batches: int) -> tf.data.Dataset:
+    """The real pretraining pipeline (decode, crop/flip, colour conversion, targets) yielding
+    at least ``batches`` full batches: the list of images is repeated as often as needed."""
+    repeats = math.ceil(batches * batch_size / len(source))
+    repeated = copy.copy(source)
+    repeated.items, repeated.labels = np.tile(source.items, repeats), np.tile(source.labels,
+                                                                               repeats)
+    return pretraining_dataset(repeated, model.codec, model.image_size, batch_size,
+                               training=True, seed=SEED)
+
+
+def data_ips(dataset: tf.data.Dataset, batch_size: int, warmup: int, steps: int) -> float:
+    """Images/s read from ``dataset`` after ``warmup`` batches."""
+    batches = iter(dataset)
+    for _ in range(warmup):
+        next(batches)
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(batches)
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+class Stopwatch(keras.callbacks.Callback):
+    """Seconds from the start of batch ``first`` to the end of training.
+
+    Both ends read a weight, which waits for the device's queued work (on a GPU).
+    """
+
+    def __init__(self, first: int):
+        super().__init__()
+        self.first = first
+        self.started = 0.0
+        self.seconds = 0.0
+
+    def _synchronise(self) -> None:
+        self.model.trainable_weights[-1].numpy()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.first:
+            self._synchronise()
+            self.started = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        self._synchronise()
+        self.seconds = time.perf_counter() - self.started
+
+
+def fit_ips(model: keras.Model, dataset: tf.data.Dataset, batch_size: int, warmup: int,
+            steps: int) -> float:
+    """Images/s of ``model.fit`` on ``dataset``, timing ``steps`` batches after ``warmup``."""
+    stopwatch = Stopwatch(warmup)
+    model.fit(dataset, epochs=1, steps_per_epoch=warmup + steps, callbacks=[stopwatch],
+              shuffle=False, verbose=0)
+    return steps * batch_size / stopwatch.seconds
+
+
+def forward_flops(model: keras.Model) -> int:
+    """FLOPs of one image's forward pass, counted by TF's profiler on the traced graph."""
+    spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+    graph = tf.function(model).get_concrete_function(spec).graph
+    options = (ProfileOptionBuilder(ProfileOptionBuilder.float_operation())
+               .with_empty_output().build())
+    return profile(graph, options=options).total_float_ops
+
+
+def matmul_gflops(size: int, seconds: float) -> float:
+    """GFLOP/s of float32 [size, size] matmuls (2 size^3 FLOPs each), run for ``seconds``.
+
+    On GPUs that support it, TensorFlow runs float32 matmuls in TF32 by default.
+    """
+    a = tf.random.normal([size, size], seed=SEED)
+    matmul = tf.function(lambda x: tf.matmul(x, x))
+    matmul(a).numpy()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(10):
+            result = matmul(a)
+        result.numpy()  # waits for the queued matmuls
+        calls += 10
+    return 2 * size**3 * calls / (time.perf_counter() - start) / 1e9
+
+
+def serve_latencies_ms(model: SplitBrainClassifier, jpeg: bytes, calls: int) -> np.ndarray:
+    """Milliseconds per call of the exported SavedModel's ``serving_default`` on one JPEG."""
+    with tempfile.TemporaryDirectory() as folder:
+        loaded = tf.saved_model.load(str(export_saved_model(model, Path(folder) / "model")))
+    serve = loaded.signatures["serving_default"]
+    image_bytes = tf.constant([jpeg])
+    times = []
+    for call in range(SERVE_WARMUP + calls):
+        start = time.perf_counter()
+        outputs = {name: value.numpy() for name, value in serve(image_bytes=image_bytes).items()}
+        if call >= SERVE_WARMUP:
+            times.append((time.perf_counter() - start) * 1e3)
+    assert outputs["probabilities"].shape == (1, model.num_classes)
+    return np.array(times)
+
+
+def first_jpeg(source: ImageSource, image_size: int) -> bytes:
+    """The first image of ``source`` (centre crop) encoded as JPEG."""
+    image = next(iter(source.dataset(image_size)))[0]
+    return tf.io.encode_jpeg(tf.image.convert_image_dtype(image, tf.uint8, saturate=True)).numpy()
+
+
+def cpu_name() -> str:
+    """CPU model and the number of cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return f"{models[0] if models else platform.processor() or platform.machine()} ({cores} cores)"
+
+
+def device_name() -> str:
+    """The GPU name(s), else the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+             for gpu in gpus]
+    return ", ".join(names) or cpu_name()
+
+
+def run(s: Settings, say: Callable[[str], None] = print) -> dict:
+    """Measure every figure; ``say`` receives one human-readable line per figure."""
+    if s.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(SEED)
+    source = open_images(s.data, "unlabelled")
+    model = compile_for_pretraining(SplitBrain(s.encoder, s.width), 1e-3)
+    batches = s.warmup + s.steps
+    say(f"{s.encoder} x{s.width}, batch {s.batch_size}, {s.steps} timed steps, "
+        f"{'mixed_float16' if s.mixed_precision else 'float32'}; {source.description}")
+    say(f"device: {device_name()}; cpu: {cpu_name()}")
+    figures = {"data_ips": data_ips(batches_from_files(source, model, s.batch_size, batches),
+                                    s.batch_size, s.warmup, s.steps)}
+    say(f"data pipeline    {figures['data_ips']:10.1f} images/s (JPEG decode, crop/flip, "
+        "colour conversion, targets; no model)")
+    one_batch = next(iter(batches_from_files(source, model, s.batch_size, 1)))
+    figures["train_step_ips"] = fit_ips(model, tf.data.Dataset.from_tensors(one_batch).repeat(),
+                                        s.batch_size, s.warmup, s.steps)
+    say(f"train step       {figures['train_step_ips']:10.1f} images/s (fit on one in-memory "
+        "batch)")
+    figures["train_e2e_ips"] = fit_ips(
+        model, batches_from_files(source, model, s.batch_size, batches), s.batch_size,
+        s.warmup, s.steps)
+    say(f"train end-to-end {figures['train_e2e_ips']:10.1f} images/s (fit fed from the JPEGs)")
+    forward = forward_flops(model)
+    figures["flops_per_image"] = TRAIN_FLOPS_PER_FORWARD * forward
+    figures["achieved_gflops"] = figures["flops_per_image"] * figures["train_step_ips"] / 1e9
+    figures["matmul_peak_gflops"] = matmul_gflops(s.matmul_size, s.matmul_seconds)
+    say(f"FLOPs per image  {figures['flops_per_image'] / 1e9:10.3f} GFLOP ({FLOPS_CONVENTION})")
+    say(f"achieved         {figures['achieved_gflops']:10.1f} GFLOP/s in the train step, "
+        f"{figures['achieved_gflops'] / figures['matmul_peak_gflops']:.0%} of the "
+        f"{figures['matmul_peak_gflops']:.1f} GFLOP/s of a float32 {s.matmul_size}^2 matmul")
+    latencies = serve_latencies_ms(SplitBrainClassifier(SplitBrain(s.encoder, s.width), 10),
+                                   first_jpeg(source, model.image_size), s.serve_calls)
+    figures["serve_p50_ms"], figures["serve_p95_ms"] = np.percentile(latencies, [50, 95]).tolist()
+    say(f"serving          p50 {figures['serve_p50_ms']:.2f} ms, p95 "
+        f"{figures['serve_p95_ms']:.2f} ms (1 JPEG through the SavedModel's serving_default, "
+        f"{s.serve_calls} calls)")
+    return {
+        **figures,
+        "forward_flops_per_image": forward,
+        "flops_convention": FLOPS_CONVENTION,
+        **asdict(s),
+        "device": device_name(),
+        "cpu": cpu_name(),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "numpy": np.__version__, "python": platform.python_version()},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings, as_json = parse_settings(argv)
+    report = run(settings, lambda line: print(line, flush=True))
+    if as_json:
+        print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
