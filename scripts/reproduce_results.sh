@@ -36,3 +36,6 @@ done
 train --stage pretrain --epochs 10 --l-bins 50 --ab-bins gamut --out $R/pretrain-simple-gamut
 train --stage linprobe --init $R/pretrain-simple-gamut --labels-per-class 200 \
   --out $R/linprobe-simple-pretrain-simple-gamut-200
+# ... and the fine-tuning head.
+train --stage finetune --init $R/pretrain-simple --labels-per-class 200 --epochs 15 --head mlp \
+  --out $R/finetune-simple-pretrain-simple-200-mlp
