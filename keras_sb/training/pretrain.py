@@ -58,9 +58,7 @@ def pretraining_dataset(source: ImageSource, codec: TargetCodec, image_size: int
 def pretrain(config: PretrainConfig) -> dict:
     """Run (or resume) pretraining; returns the run summary also written to summary.json."""
     run = RunFolder(config.out)
-    if run.finished and not config.overwrite:
-        log.info("%s already holds a finished run (see %s); pass --overwrite to train again.",
-                 run.path, run.summary)
+    if run.skip_finished(config.overwrite):
         return {}
     settings = dataclasses.asdict(config)
     resuming = run.start(settings, RESUME_KEYS, config.overwrite)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,15 @@ class RunFolder:
     @property
     def interrupted(self) -> bool:
         return self.backup.exists() and not self.finished
+
+    def skip_finished(self, overwrite: bool) -> bool:
+        """True (and says so) when the folder holds a finished run and ``overwrite`` is off."""
+        if self.finished and not overwrite:
+            logging.getLogger("keras_sb").info(
+                "%s already holds a finished run (see %s); pass --overwrite to train again.",
+                self.path, self.summary)
+            return True
+        return False
 
     def read_config(self) -> dict:
         return json.loads(self.config.read_text())

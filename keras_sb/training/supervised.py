@@ -124,9 +124,7 @@ def write_report(report: dict, folder: Path) -> None:
 def train_classifier(config: SupervisedConfig) -> dict:
     """Run (or resume) a fine-tuning or linear-probe stage; returns its summary."""
     run = RunFolder(config.out)
-    if run.finished and not config.overwrite:
-        log.info("%s already holds a finished run (see %s); pass --overwrite to train again.",
-                 run.path, run.summary)
+    if run.skip_finished(config.overwrite):
         return {}
     train = open_images(config.data, "train")
     val = open_images(config.data, "val")
