@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
-from keras_sb.data.decode import center_crop, decode_image
+from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.training.run_folder import load_checkpoint
 from keras_sb.visualize import PANELS, reconstructions
@@ -102,7 +102,7 @@ def read_image(source: ImageSource, size: int) -> tuple[np.ndarray, str]:
         notes.append(f"resized {width}x{height} to {size}x{size} (shorter side to {size}, "
                      "centre crop, as in evaluation)")
     notes.append(_describe(source, contents))
-    return center_crop(image, size).numpy(), "; ".join(filter(None, notes))
+    return as_float(center_crop(image, size)).numpy(), "; ".join(filter(None, notes))
 
 
 def classify(model: SplitBrainClassifier, rgb: np.ndarray) -> dict[str, float]:

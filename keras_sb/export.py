@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from keras_sb.color import decode_channels, encode_channels
-from keras_sb.data.decode import center_crop, decode_image
+from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.visualize import decode_predictions
 
@@ -25,8 +25,9 @@ IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
 
 def preprocess(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
     """[N] encoded images -> float32 [N, size, size, 3] RGB in [0, 1] (centre crop)."""
-    return tf.map_fn(lambda contents: center_crop(decode_image(contents), size), image_bytes,
-                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+    images = tf.map_fn(lambda contents: center_crop(decode_image(contents), size), image_bytes,
+                       fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+    return as_float(images)
 
 
 def _classify_fn(model: SplitBrainClassifier, size: int) -> Callable:

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_sb.color import LAB_RANGES, encode_channels, lab_ab_to_channels, rgb_to_lab
+from keras_sb.data.decode import as_float
 
 GAMUT_STEP = 10.0
 _GAMUT_CELL_RADIUS = 15  # cells -15..15 cover every Lab a/b value of sRGB colours
@@ -128,17 +129,32 @@ class TargetCodec:
         cell = tf.clip_by_value(cell, 0, 2 * _GAMUT_CELL_RADIUS)
         return tf.gather_nd(tf.constant(_gamut_lookup()), cell)
 
-    def encode(self, rgb: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """RGB image(s) [..., H, W, 3] in [0, 1] -> (channels, {"color", "lightness"} targets).
+    def encode(self, rgb: tf.Tensor, compiled: bool = False
+               ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """RGB image(s) [..., H, W, 3], uint8 or in [0, 1] -> (float32 channels,
+        {"color", "lightness"} int32 targets).
 
         Targets come from an anti-aliased bilinear downsample of the RGB image to
-        ``target_size`` x ``target_size``.
+        ``target_size`` x ``target_size``. ``compiled``: convert the colours with XLA (3x faster
+        on a CPU batch; compiled again for each new input shape, so for the input pipeline).
         """
-        rgb = tf.convert_to_tensor(rgb, tf.float32)
-        channels = encode_channels(rgb, self.color_space)
-        small_rgb = tf.image.resize(rgb, [self.target_size] * 2, antialias=True)
-        small = encode_channels(tf.clip_by_value(small_rgb, 0.0, 1.0), self.color_space, rgb)
+        rgb = tf.convert_to_tensor(rgb)
+        rgb = rgb if rgb.dtype == tf.uint8 else tf.cast(rgb, tf.float32)
+        small_rgb = tf.image.resize(rgb, [self.target_size] * 2, antialias=True)  # float32
+        small_rgb = small_rgb / 255.0 if rgb.dtype == tf.uint8 else small_rgb
+        convert = self._compiled_channels if compiled else self._channels
+        channels, small = convert(rgb, tf.clip_by_value(small_rgb, 0.0, 1.0))
         return channels, {"color": self.quantize_ab(small), "lightness": self.quantize_l(small)}
+
+    def _channels(self, rgb: tf.Tensor, small_rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The channels of the image and of its downsampled copy (its range from the image)."""
+        rgb = as_float(rgb)  # inside the compiled function: uint8 batches are 4x fewer bytes
+        return (encode_channels(rgb, self.color_space),
+                encode_channels(small_rgb, self.color_space, rgb))
+
+    @functools.cached_property
+    def _compiled_channels(self):
+        return tf.function(self._channels, jit_compile=True)
 
     def get_config(self) -> dict:
         return {

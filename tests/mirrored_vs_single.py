@@ -28,7 +28,7 @@ GLOBAL_BATCH = 8
 
 def main(data_dir: str) -> None:
     source = open_images(data_dir, "unlabelled")
-    images = np.stack([im for im, _ in source.dataset().take(16).as_numpy_iterator()])
+    images = np.stack([im for im, _ in source.dataset().take(16).as_numpy_iterator()]) / 255
     keras.utils.set_random_seed(0)
     reference = SplitBrain("simple", width=0.5, ab_bins="grid:10")
     channels, targets = reference.codec.encode(images)

@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_sb.cli import main
-from keras_sb.data.decode import center_crop, decode_image
+from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
 
@@ -36,7 +36,8 @@ def export(model_path: Path, out: Path) -> int:
 
 def decoded(paths: list[Path]) -> tf.Tensor:
     """keras_sb's own decoding of ``paths`` (the evaluation pipeline's centre crop)."""
-    return tf.stack([center_crop(decode_image(tf.io.read_file(str(p))), 96) for p in paths])
+    return as_float(tf.stack([center_crop(decode_image(tf.io.read_file(str(p))), 96)
+                              for p in paths]))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from keras_sb.data.decode import as_float
 from keras_sb.data.errors import DataError
 from keras_sb.data.files import IMAGE_EXTENSIONS
 from keras_sb.data.layouts import SPLITS, open_images
@@ -19,6 +20,7 @@ __all__ = [
     "FileImageSource",
     "ImageSource",
     "Stl10Source",
+    "as_float",
     "open_images",
     "stratified_subset",
 ]

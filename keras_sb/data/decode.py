@@ -54,25 +54,33 @@ def _decode_indexed_bmp(contents: tf.Tensor) -> tf.Tensor:
     return tf.gather(table, indices)
 
 
-def resize_shorter_side(image: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 (or [0, 1] float32) [H, W, 3] -> float32 [0, 1] image with shorter side ``size``.
+def as_float(images: tf.Tensor) -> tf.Tensor:
+    """uint8 (or float) images -> float32 in [0, 1]."""
+    return tf.image.convert_image_dtype(images, tf.float32)
 
-    The aspect ratio is kept; images whose shorter side is already ``size`` are not resampled.
+
+def resize_shorter_side(image: tf.Tensor, size: int) -> tf.Tensor:
+    """[H, W, 3] image -> the same dtype (uint8, or float32 in [0, 1]), shorter side ``size``.
+
+    The aspect ratio is kept; images whose shorter side is already ``size`` are returned
+    untouched. Others are resampled (bilinear, anti-aliased) and rounded back to uint8: images
+    stay 8-bit until they are batched, where one op converts the whole batch to float.
     """
-    image = tf.image.convert_image_dtype(image, tf.float32)
     shape = tf.shape(image)[:2]
     shorter = tf.reduce_min(shape)
 
     def resized() -> tf.Tensor:
         scaled = tf.round(tf.cast(shape * size, tf.float32) / tf.cast(shorter, tf.float32))
         new_shape = tf.maximum(tf.cast(scaled, tf.int32), size)
-        return tf.clip_by_value(tf.image.resize(image, new_shape, antialias=True), 0.0, 1.0)
+        resampled = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), new_shape,
+                                    antialias=True)
+        return tf.image.convert_image_dtype(resampled, image.dtype, saturate=True)
 
     return tf.cond(shorter == size, lambda: image, resized)
 
 
 def center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Shorter side to ``size``, then the central ``size`` x ``size`` crop."""
+    """Shorter side to ``size``, then the central ``size`` x ``size`` crop (dtype kept)."""
     image = resize_shorter_side(image, size)
     shape = tf.shape(image)
     top, left = (shape[0] - size) // 2, (shape[1] - size) // 2

@@ -59,7 +59,10 @@ class ImageSource:
     def dataset(
         self, image_size: int = 96, training: bool = False, seed: int | None = None
     ) -> tf.data.Dataset:
-        """Unbatched (float32 [S, S, 3] image in [0, 1], int32 label) pairs, S = image_size.
+        """Unbatched (uint8 [S, S, 3] image, int32 label) pairs, S = image_size.
+
+        Images stay 8-bit (a quarter of float32's bytes) until batched; convert a batch with
+        ``tf.image.convert_image_dtype(images, tf.float32)``.
 
         Training: the order is reshuffled each epoch, the shorter side resized to S, then a
         random S x S crop and a random horizontal flip (reproducible given ``seed``).
@@ -68,18 +71,21 @@ class ImageSource:
         elements = self._elements(training, seed)
         if not training:
             return elements.map(
-                lambda item, label: (center_crop(self._decode(item), image_size), label),
+                lambda item, label: (center_crop(self._decode_uint8(item), image_size), label),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
         seeds = tf.data.Dataset.random(seed, rerandomize_each_iteration=True)
         return tf.data.Dataset.zip(elements, seeds).map(
             lambda element, rng: (
-                random_crop_flip(self._decode(element[0]), image_size, rng),
+                random_crop_flip(self._decode_uint8(element[0]), image_size, rng),
                 element[1],
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=False,
         )
+
+    def _decode_uint8(self, item: tf.Tensor) -> tf.Tensor:
+        return tf.image.convert_image_dtype(self._decode(item), tf.uint8, saturate=True)
 
     def _elements(self, training: bool, seed: int | None) -> tf.data.Dataset:
         raise NotImplementedError

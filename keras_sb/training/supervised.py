@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sb.data import ImageSource, open_images, stratified_subset
+from keras_sb.data import ImageSource, as_float, open_images, stratified_subset
 from keras_sb.evaluation import classification_report, save_confusion_png, save_report_json
 from keras_sb.models.classifier import HEADS, SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
@@ -92,9 +92,10 @@ class LinprobeConfig(SupervisedConfig):
 
 def labelled_dataset(source: ImageSource, image_size: int, batch_size: int, training: bool,
                      seed: int) -> tf.data.Dataset:
-    """Batches of (RGB image in [0, 1], label)."""
+    """Batches of (float32 RGB images in [0, 1], labels)."""
     dataset = source.dataset(image_size, training=training, seed=seed).batch(batch_size)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.map(lambda images, labels: (as_float(images), labels),
+                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def compile_classifier(model: keras.Model, learning_rate: float, top_k: int) -> keras.Model:
@@ -111,7 +112,7 @@ def evaluate_classifier(model: keras.Model, source: ImageSource, batch_size: int
                         top_k: int) -> dict:
     """Top-1, top-k, per-class accuracy and confusion matrix of ``model`` on ``source``."""
     images = source.dataset(model.input_shape[1]).map(lambda image, _: image)
-    logits = model.predict(images.batch(batch_size), verbose=0)
+    logits = model.predict(images.batch(batch_size).map(as_float), verbose=0)
     probabilities = tf.nn.softmax(logits).numpy()
     return classification_report(source.labels, probabilities, source.class_names, top_k)
 
