@@ -17,6 +17,12 @@ _RGB_TO_XYZ = [
 ]
 _D65_WHITE = [0.95047, 1.0, 1.08883]
 _DELTA = 6.0 / 29.0
+# Row i: what linear R, G, B (i = 0, 1, 2) adds to X/Xn, Y/Yn, Z/Zn.
+_LINEAR_TO_XYZ_OVER_WHITE = [
+    [_RGB_TO_XYZ[j][i] / _D65_WHITE[j] for j in range(3)] for i in range(3)
+]
+# Row i: what f(X/Xn), f(Y/Yn), f(Z/Zn) (i = 0, 1, 2) adds to L + 16, a, b.
+_F_TO_LAB = [[0.0, 500.0, 0.0], [116.0, -500.0, 200.0], [0.0, 0.0, -200.0]]
 
 # Ranges used to normalise the seed system's Lab channels to [0, 1].
 LAB_RANGES = {"L": (0.0, 100.0), "a": (-87.0, 99.0), "b": (-108.0, 95.0)}
@@ -45,21 +51,19 @@ def _linear_to_srgb(linear: tf.Tensor) -> tf.Tensor:
     )
 
 
+def _mix(channels: tf.Tensor, matrix: list[list[float]]) -> tf.Tensor:
+    """[..., 3] -> [..., 3], ``channels @ matrix`` written as three broadcast products: XLA
+    fuses those with the element-wise ops around them, where it would not fuse a matmul."""
+    return sum(channels[..., i : i + 1] * tf.constant(row) for i, row in enumerate(matrix))
+
+
 def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
-    """sRGB in [0, 1] -> Lab (L in [0, 100], a and b roughly in [-128, 127]).
-
-    Written channel by channel with element-wise ops only (no matrix product), so that XLA
-    fuses the whole conversion into one loop (``TargetCodec.encode(..., compiled=True)``).
-    """
-    linear = tf.unstack(_srgb_to_linear(tf.convert_to_tensor(rgb, tf.float32)), axis=-1)
-
-    def f(row: list[float], white: float) -> tf.Tensor:
-        t = sum(weight * channel for weight, channel in zip(row, linear, strict=True)) / white
-        return tf.where(t > _DELTA**3, _power(tf.maximum(t, _DELTA**3), 1.0 / 3.0),
-                        t / (3.0 * _DELTA**2) + 4.0 / 29.0)
-
-    fx, fy, fz = (f(row, white) for row, white in zip(_RGB_TO_XYZ, _D65_WHITE, strict=True))
-    return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
+    """sRGB in [0, 1] -> Lab (L in [0, 100], a and b roughly in [-128, 127])."""
+    linear = _srgb_to_linear(tf.convert_to_tensor(rgb, tf.float32))
+    xyz = _mix(linear, _LINEAR_TO_XYZ_OVER_WHITE)
+    f = tf.where(xyz > _DELTA**3, _power(tf.maximum(xyz, _DELTA**3), 1.0 / 3.0),
+                 xyz / (3.0 * _DELTA**2) + 4.0 / 29.0)
+    return _mix(f, _F_TO_LAB) - tf.constant([16.0, 0.0, 0.0])
 
 
 def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
