@@ -3,9 +3,10 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import keras_sb  # noqa: F401
-from keras_sb.models.split_brain import SplitBrain, compile_for_pretraining, pixel_cross_entropy
+from keras_sb.models.split_brain import PixelCrossEntropy, SplitBrain, compile_for_pretraining
 
 
 def numpy_pixel_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -20,8 +21,21 @@ def test_pixel_cross_entropy_matches_numpy(batch):
     rng = np.random.default_rng(batch)
     logits = rng.normal(size=(batch, 12, 12, 25)).astype(np.float32) * 3
     labels = rng.integers(0, 25, size=(batch, 12, 12))
-    loss = float(pixel_cross_entropy()(labels, logits))
+    loss = float(PixelCrossEntropy()(labels, logits))
     assert loss == pytest.approx(numpy_pixel_cross_entropy(logits, labels), rel=1e-5)
+
+
+def test_pixel_cross_entropy_gradient_matches_keras():
+    rng = np.random.default_rng(0)
+    logits = tf.Variable(rng.normal(size=(2, 12, 12, 25)).astype(np.float32) * 3)
+    labels = rng.integers(0, 25, size=(2, 12, 12))
+    gradients = []
+    for loss in (PixelCrossEntropy(), keras.losses.SparseCategoricalCrossentropy(True)):
+        with tf.GradientTape() as tape:
+            value = loss(labels, logits)
+        gradients.append(tape.gradient(value, logits).numpy())
+    np.testing.assert_allclose(*gradients, atol=1e-7)
+    assert np.abs(gradients[0]).max() > 1e-4
 
 
 def test_outputs_are_named_and_shaped():
