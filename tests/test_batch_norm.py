@@ -1,4 +1,4 @@
-"""FusedBatchNormalization computes what keras.layers.BatchNormalization computes."""
+"""keras_sb's fused BatchNormalization computes what keras.layers.BatchNormalization computes."""
 
 import keras
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import keras_sb  # noqa: F401
-from keras_sb.models.batch_norm import FusedBatchNormalization
+from keras_sb.models.batch_norm import BatchNormalization
 
 SHAPE = (4, 6, 5, 3)
 
@@ -14,7 +14,7 @@ SHAPE = (4, 6, 5, 3)
 def _pair(**kwargs):
     """A Keras layer and a fused one with the same (non-trivial) weights."""
     layers = [keras.layers.BatchNormalization(momentum=0.9, **kwargs),
-              FusedBatchNormalization(momentum=0.9, **kwargs)]
+              BatchNormalization(momentum=0.9, **kwargs)]
     weights = [np.array([0.5, 2.0, 1.5], np.float32), np.array([0.1, -0.2, 0.3], np.float32),
                np.array([1.0, -1.0, 0.5], np.float32), np.array([2.0, 0.5, 1.0], np.float32)]
     for layer in layers:
@@ -59,7 +59,7 @@ def test_frozen_layer_uses_moving_statistics():
 
 
 def test_config_round_trip():
-    layer = FusedBatchNormalization(momentum=0.9, synchronized=True, name="bn")
+    layer = BatchNormalization(momentum=0.9, synchronized=True, name="bn")
     again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert isinstance(again, FusedBatchNormalization)
+    assert isinstance(again, BatchNormalization)
     assert (again.momentum, again.synchronized, again.name) == (0.9, True, "bn")

@@ -7,10 +7,13 @@ import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="keras_sb")
-class FusedBatchNormalization(keras.layers.BatchNormalization):
+class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` computed by ``FusedBatchNormV3`` (one op forward,
     one backward, oneDNN on CPUs) for 4-D channels-last inputs, where Keras 3 builds the
     statistics and the normalisation from separate element-wise ops.
+
+    It keeps Keras' class name on purpose: Keras stores a layer's weights under its class
+    name, so checkpoints written with either class load into models built with the other.
 
     With several replicas in sync and ``synchronized=True`` it uses Keras' implementation, which
     all-reduces the batch statistics across replicas. The moving variance is updated with the
