@@ -7,26 +7,31 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("data_ips", "train_step_ips", "train_e2e_ips", "flops_per_image", "achieved_gflops",
            "matmul_peak_gflops", "serve_p50_ms", "serve_p95_ms")
 
 
-def test_tiny_benchmark_reports_every_figure():
+@pytest.mark.parametrize("mixed_precision", [False, True])
+def test_tiny_benchmark_reports_every_figure(mixed_precision):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    flags = ["--mixed-precision"] if mixed_precision else []
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--tiny",
-                             "--json"], capture_output=True, text=True, timeout=120, env=env,
-                            cwd=ROOT)
+                             "--json", *flags], capture_output=True, text=True, timeout=180,
+                            env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     report = json.loads(lines[-1])
     assert len(lines) > 1  # the human-readable lines come first
-    for key in FIGURES:
+    figures = FIGURES + (("matmul_peak_gflops_float16",) if mixed_precision else ())
+    for key in figures:
         value = report[key]
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key
     assert report["serve_p95_ms"] >= report["serve_p50_ms"]
     assert report["flops_per_image"] == 3 * report["forward_flops_per_image"]
     assert {"tensorflow", "keras", "numpy", "python"} <= report["versions"].keys()
     assert report["device"]
-    assert (report["encoder"], report["width"], report["batch_size"],
-            report["mixed_precision"]) == ("simple", 0.25, 8, False)
+    assert (report["encoder"], report["width"], report["batch_size"], report["repeats"],
+            report["mixed_precision"]) == ("simple", 0.25, 8, 1, mixed_precision)
