@@ -210,7 +210,7 @@ def serve_latencies_ms(model: SplitBrainClassifier, jpeg: bytes, calls: int) -> 
 def first_jpeg(source: ImageSource, image_size: int) -> bytes:
     """The first image of ``source`` (centre crop) encoded as JPEG."""
     image = next(iter(source.dataset(image_size)))[0]
-    return tf.io.encode_jpeg(image).numpy()
+    return tf.io.encode_jpeg(tf.image.convert_image_dtype(image, tf.uint8, saturate=True)).numpy()
 
 
 def cpu_name() -> str:

@@ -10,7 +10,6 @@ import keras
 from keras import layers
 
 from keras_sb.models.base import ConfigurableModel
-from keras_sb.models.batch_norm import BatchNormalization
 
 
 def scaled(channels: int, width: float) -> int:
@@ -24,7 +23,7 @@ def conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, padding: 
     default 0.1, so the inference statistics keep up with fast-changing weights)."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
                       dilation_rate=dilation, name=f"{name}_conv")(x)
-    return BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
+    return layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
 
 
 def conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
