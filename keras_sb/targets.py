@@ -135,8 +135,9 @@ class TargetCodec:
         {"color", "lightness"} int32 targets).
 
         Targets come from an anti-aliased bilinear downsample of the RGB image to
-        ``target_size`` x ``target_size``. ``compiled``: convert the colours with XLA (3x faster
-        on a CPU batch; compiled again for each new input shape, so for the input pipeline).
+        ``target_size`` x ``target_size``. ``compiled``: convert the colours with XLA, which
+        fuses the conversion into one loop over the pixels (meant for the input pipeline: it
+        compiles again for each new input shape).
         """
         rgb = tf.convert_to_tensor(rgb)
         rgb = rgb if rgb.dtype == tf.uint8 else tf.cast(rgb, tf.float32)
