@@ -123,3 +123,15 @@ def test_decoding_recovers_quantised_colours():
     spans = np.array([186.0, 203.0])
     error = np.abs(decoded.numpy() - channels.numpy()[:, 1:]) * spans
     assert error.max() <= 5.0 + 1e-3
+
+
+@pytest.mark.parametrize("color_space", ["lab", "rgb", "lab_distort"])
+def test_compiled_uint8_encoding_matches_the_float_one(color_space):
+    images = np.random.default_rng(3).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
+    codec = TargetCodec(color_space, ab_bins="gamut" if color_space == "lab" else "grid:10")
+    channels, targets = codec.encode(images.astype(np.float32) / 255)
+    fast_channels, fast_targets = codec.encode(tf.constant(images), compiled=True)
+    np.testing.assert_allclose(fast_channels.numpy(), channels.numpy(), atol=1e-5)
+    for name in ("color", "lightness"):
+        agree = np.mean(fast_targets[name].numpy() == targets[name].numpy())
+        assert agree > 0.99, name  # classes may differ where a value sits on a bin edge
