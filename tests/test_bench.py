@@ -35,3 +35,13 @@ def test_tiny_benchmark_reports_every_figure(mixed_precision):
     assert report["device"]
     assert (report["encoder"], report["width"], report["batch_size"], report["repeats"],
             report["mixed_precision"]) == ("simple", 0.25, 8, 1, mixed_precision)
+
+
+def test_op_micro_benchmarks_run():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ops.py"),
+                             "--batch-size", "2", "--repeats", "1"], capture_output=True,
+                            text=True, timeout=120, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    timings = [line for line in result.stdout.splitlines() if line.endswith(" ms")]
+    assert len(timings) == 6 and all(float(line.split()[-2]) > 0 for line in timings)

@@ -62,7 +62,7 @@ class ImageSource:
         """Unbatched (uint8 [S, S, 3] image, int32 label) pairs, S = image_size.
 
         Images stay 8-bit (a quarter of float32's bytes) until batched; convert a batch with
-        ``tf.image.convert_image_dtype(images, tf.float32)``.
+        ``keras_sb.data.as_float``.
 
         Training: the order is reshuffled each epoch, the shorter side resized to S, then a
         random S x S crop and a random horizontal flip (reproducible given ``seed``).

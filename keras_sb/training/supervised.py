@@ -111,8 +111,8 @@ def compile_classifier(model: keras.Model, learning_rate: float, top_k: int) -> 
 def evaluate_classifier(model: keras.Model, source: ImageSource, batch_size: int,
                         top_k: int) -> dict:
     """Top-1, top-k, per-class accuracy and confusion matrix of ``model`` on ``source``."""
-    images = source.dataset(model.input_shape[1]).map(lambda image, _: image)
-    logits = model.predict(images.batch(batch_size).map(as_float), verbose=0)
+    images = labelled_dataset(source, model.input_shape[1], batch_size, False, 0)
+    logits = model.predict(images.map(lambda image, _: image), verbose=0)
     probabilities = tf.nn.softmax(logits).numpy()
     return classification_report(source.labels, probabilities, source.class_names, top_k)
 
