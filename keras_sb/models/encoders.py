@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from keras_sb.models.base import ConfigurableModel
+from keras_sb.models.batch_norm import BatchNormalization
 
 
 def scaled(channels: int, width: float) -> int:
@@ -19,11 +20,11 @@ def scaled(channels: int, width: float) -> int:
 
 def conv_bn(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
             dilation: int = 1):
-    """Conv (no bias) -> BatchNorm (synchronised across replicas; momentum 0.9 as PyTorch's
-    default 0.1, so the inference statistics keep up with fast-changing weights)."""
+    """Conv (no bias) -> fused BatchNorm (synchronised across replicas; momentum 0.9 as
+    PyTorch's default 0.1, so the inference statistics keep up with fast-changing weights)."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False,
                       dilation_rate=dilation, name=f"{name}_conv")(x)
-    return layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
+    return BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
 
 
 def conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, padding: str = "same",
