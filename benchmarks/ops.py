@@ -6,7 +6,11 @@ call (best of ``--repeats`` blocks of 10 calls) for:
 - ``tf.pow`` against keras_sb's exp(p log x) on a [B, 96, 96, 3] float32 batch;
 - the Lab conversion of a uint8 [B, 96, 96, 3] batch op by op and compiled with XLA;
 - Keras' sparse categorical cross-entropy against ``PixelCrossEntropy``, forward and
-  backward, on [B, 12, 12, 100] logits.
+  backward, on [B, 12, 12, 100] logits;
+- Keras' sparse categorical accuracy against ``PixelAccuracy`` (one update) on the same;
+- Keras' BatchNormalization against keras_sb's fused one, each followed by a ReLU, forward
+  and backward in training mode, on the simple encoder's first and last activations
+  ([B, 48, 48, 12] and [B, 16, 16, 96]).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import tensorflow as tf
 
 from keras_sb.color import _power, encode_channels
 from keras_sb.data import as_float
-from keras_sb.models.split_brain import PixelCrossEntropy
+from keras_sb.models.batch_norm import BatchNormalization
+from keras_sb.models.split_brain import PixelAccuracy, PixelCrossEntropy
 
 
 def best_ms(function: Callable[[], object], repeats: int) -> float:
@@ -48,6 +53,26 @@ def loss_and_gradient(loss: keras.losses.Loss, labels: tf.Tensor, logits: tf.Var
         with tf.GradientTape() as tape:
             value = loss(labels, logits)
         return value, tape.gradient(value, logits)
+
+    return step
+
+
+def metric_update(metric: keras.metrics.Metric, labels: tf.Tensor, logits: tf.Tensor):
+    @tf.function
+    def update():
+        metric.update_state(labels, logits)
+        return metric.result()
+
+    return update
+
+
+def norm_relu_step(layer: keras.layers.Layer, x: tf.Tensor):
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.relu(layer(x, training=True))
+        return tape.gradient(y, [x, *layer.trainable_weights])
 
     return step
 
@@ -74,7 +99,15 @@ def main() -> None:
         "Keras cross-entropy + grad": loss_and_gradient(
             keras.losses.SparseCategoricalCrossentropy(from_logits=True), labels, logits),
         "PixelCrossEntropy + grad": loss_and_gradient(PixelCrossEntropy(), labels, logits),
+        "Keras accuracy": metric_update(keras.metrics.SparseCategoricalAccuracy(), labels,
+                                        logits.value()),
+        "PixelAccuracy": metric_update(PixelAccuracy(), labels, logits.value()),
     }
+    for side, channels in ((48, 12), (16, 96)):
+        x = tf.random.normal([b, side, side, channels], seed=0)
+        for name, layer in (("Keras", keras.layers.BatchNormalization()),
+                            ("fused", BatchNormalization())):
+            cases[f"{name} BN+ReLU {side}x{side}x{channels}"] = norm_relu_step(layer, x)
     for name, function in cases.items():
         print(f"{name:28s} {best_ms(function, args.repeats):8.2f} ms", flush=True)
 

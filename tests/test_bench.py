@@ -44,4 +44,4 @@ def test_op_micro_benchmarks_run():
                             text=True, timeout=120, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     timings = [line for line in result.stdout.splitlines() if line.endswith(" ms")]
-    assert len(timings) == 6 and all(float(line.split()[-2]) > 0 for line in timings)
+    assert len(timings) == 12 and all(float(line.split()[-2]) > 0 for line in timings)

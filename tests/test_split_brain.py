@@ -6,7 +6,12 @@ import pytest
 import tensorflow as tf
 
 import keras_sb  # noqa: F401
-from keras_sb.models.split_brain import PixelCrossEntropy, SplitBrain, compile_for_pretraining
+from keras_sb.models.split_brain import (
+    PixelAccuracy,
+    PixelCrossEntropy,
+    SplitBrain,
+    compile_for_pretraining,
+)
 
 
 def numpy_pixel_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -38,6 +43,17 @@ def test_pixel_cross_entropy_gradient_matches_keras():
     assert np.abs(gradients[0]).max() > 1e-4
 
 
+def test_pixel_accuracy_matches_keras_and_counts_ties_as_hits():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 12, 12, 25)).astype(np.float32)
+    labels = rng.integers(0, 25, size=(3, 12, 12))
+    labels[0, 0, :5] = logits[0, 0, :5].argmax(-1)  # some hits for sure
+    expected = keras.metrics.SparseCategoricalAccuracy()(labels, logits)
+    assert float(PixelAccuracy()(labels, logits)) == pytest.approx(float(expected), abs=1e-7)
+    tied = np.zeros((1, 2, 2, 4), np.float32)
+    assert float(PixelAccuracy()(np.array([[[0, 3], [1, 2]]]), tied)) == 1.0
+
+
 def test_outputs_are_named_and_shaped():
     model = SplitBrain("simple", width=0.25, l_bins=50, ab_bins="grid:8")
     outputs = model(np.random.rand(2, 96, 96, 3).astype(np.float32))
@@ -55,6 +71,7 @@ def test_fit_with_partial_last_batch():
                "lightness": np.random.randint(0, 100, (5, 12, 12))}
     history = model.fit(images, targets, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    assert 0 <= history.history["color_acc"][0] <= 1
 
 
 def test_keras_save_and_reload_is_identical(tmp_path):
