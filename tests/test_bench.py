@@ -25,7 +25,8 @@ def test_tiny_benchmark_reports_every_figure(mixed_precision):
     lines = result.stdout.strip().splitlines()
     report = json.loads(lines[-1])
     assert len(lines) > 1  # the human-readable lines come first
-    figures = FIGURES + (("matmul_peak_gflops_float16",) if mixed_precision else ())
+    assert report["policy"] == ("mixed_bfloat16" if mixed_precision else "float32")  # a CPU
+    figures = FIGURES + (("matmul_peak_gflops_bfloat16",) if mixed_precision else ())
     for key in figures:
         value = report[key]
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key
