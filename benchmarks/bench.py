@@ -270,14 +270,14 @@ def run(s: Settings, say: Callable[[str], None] = print) -> dict:
     figures["flops_per_image"] = TRAIN_FLOPS_PER_FORWARD * forward
     figures["achieved_gflops"] = figures["flops_per_image"] * figures["train_step_ips"] / 1e9
     say(f"FLOPs per image  {figures['flops_per_image'] / 1e9:10.3f} GFLOP ({FLOPS_CONVENTION})")
-    say(f"achieved         {figures['achieved_gflops']:10.1f} GFLOP/s in the train step, "
-        f"{figures['achieved_gflops'] / figures['matmul_peak_gflops']:.0%} of the "
-        f"{figures['matmul_peak_gflops']:.1f} GFLOP/s of a float32 {s.matmul_size}^2 matmul")
+    peaks = {"float32": figures["matmul_peak_gflops"]}
     if s.mixed_precision:
         dtype = mixed_dtype()
-        peak = figures[f"matmul_peak_gflops_{dtype}"] = matmul_gflops(
+        peaks[dtype] = figures[f"matmul_peak_gflops_{dtype}"] = matmul_gflops(
             s.matmul_size, s.matmul_seconds, tf.as_dtype(dtype))
-        say(f"{dtype} matmul  {peak:10.1f} GFLOP/s")
+    say(f"achieved         {figures['achieved_gflops']:10.1f} GFLOP/s in the train step, " +
+        ", ".join(f"{figures['achieved_gflops'] / peak:.0%} of the {peak:.1f} GFLOP/s of a "
+                  f"{dtype} {s.matmul_size}^2 matmul" for dtype, peak in peaks.items()))
     latencies = serve_latencies_ms(SplitBrainClassifier(SplitBrain(s.encoder, s.width), 10),
                                    first_jpeg(source, model.image_size), s.serve_calls)
     figures["serve_p50_ms"], figures["serve_p95_ms"] = np.percentile(latencies, [50, 95]).tolist()
