@@ -240,7 +240,8 @@ def mixed_dtype() -> str:
 
 def run(s: Settings, say: Callable[[str], None] = print) -> dict:
     """Measure every figure; ``say`` receives one human-readable line per figure."""
-    policy = f"mixed_{mixed_dtype()}" if s.mixed_precision else "float32"
+    mixed = mixed_dtype() if s.mixed_precision else None
+    policy = f"mixed_{mixed}" if mixed else "float32"
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(SEED)
     source = open_images(s.data, "unlabelled")
@@ -271,10 +272,9 @@ def run(s: Settings, say: Callable[[str], None] = print) -> dict:
     figures["achieved_gflops"] = figures["flops_per_image"] * figures["train_step_ips"] / 1e9
     say(f"FLOPs per image  {figures['flops_per_image'] / 1e9:10.3f} GFLOP ({FLOPS_CONVENTION})")
     peaks = {"float32": figures["matmul_peak_gflops"]}
-    if s.mixed_precision:
-        dtype = mixed_dtype()
-        peaks[dtype] = figures[f"matmul_peak_gflops_{dtype}"] = matmul_gflops(
-            s.matmul_size, s.matmul_seconds, tf.as_dtype(dtype))
+    if mixed:
+        peaks[mixed] = figures[f"matmul_peak_gflops_{mixed}"] = matmul_gflops(
+            s.matmul_size, s.matmul_seconds, tf.as_dtype(mixed))
     say(f"achieved         {figures['achieved_gflops']:10.1f} GFLOP/s in the train step, " +
         ", ".join(f"{figures['achieved_gflops'] / peak:.0%} of the {peak:.1f} GFLOP/s of a "
                   f"{dtype} {s.matmul_size}^2 matmul" for dtype, peak in peaks.items()))

@@ -6,13 +6,6 @@ import keras
 import tensorflow as tf
 
 
-def replicas_in_sync() -> int:
-    """Replicas whose batches make one global batch (1 outside a distribution strategy)."""
-    context = tf.distribute.get_replica_context()
-    strategy = context.strategy if context else tf.distribute.get_strategy()
-    return strategy.num_replicas_in_sync
-
-
 @keras.saving.register_keras_serializable(package="keras_sb")
 class BatchNormalization(keras.layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` on [N, H, W, C] whose training step is one
@@ -34,7 +27,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         if (not training or not self.trainable or mask is not None
-                or (self.synchronized and replicas_in_sync() > 1)):
+                or (self.synchronized and tf.distribute.get_strategy().num_replicas_in_sync > 1)):
             return super().call(inputs, training=training, mask=mask)
         # In float32 as Keras does: with bfloat16 inputs oneDNN's kernels made the mixed
         # precision step 1.2x slower on a CPU (A/B in development); no GPU was at hand to try.
