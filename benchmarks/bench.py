@@ -16,7 +16,6 @@ import argparse
 import copy
 import json
 import math
-import os
 import platform
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from keras_sb.data import SAMPLE_DATA, ImageSource, open_images
 from keras_sb.export import export_saved_model
 from keras_sb.models import SplitBrain, SplitBrainClassifier
 from keras_sb.models.split_brain import compile_for_pretraining
+from keras_sb.threads import HALVES, available_cores, share_cores_between_halves
 from keras_sb.training.pretrain import pretraining_dataset
 
 # Training FLOPs = 3 x forward FLOPs (the backward pass costs about twice the forward one).
@@ -177,17 +177,20 @@ def matmul_gflops(size: int, seconds: float, dtype: tf.DType = tf.float32) -> fl
     """GFLOP/s of [size, size] matmuls (2 size^3 FLOPs each) in ``dtype``: the best window of
     10 calls in ``seconds`` of calls (short windows make the peak high, the ratio to it low).
 
+    Each matmul runs as its two row halves at once, as the pair's two halves run, so that it
+    uses every core also when each op has half of them (``share_cores_between_halves``); with
+    TensorFlow's default threads it is as fast as one matmul op (development measurement).
     On GPUs that support it, TensorFlow runs float32 matmuls in TF32 by default.
     """
     a = tf.cast(tf.random.normal([size, size], seed=SEED), dtype)
-    matmul = tf.function(lambda x: tf.matmul(x, x))
-    matmul(a).numpy()
+    matmul = tf.function(lambda x: [tf.matmul(rows, x) for rows in tf.split(x, HALVES)])
+    matmul(a)[0].numpy()
     best, started = 0.0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         start = time.perf_counter()
         for _ in range(10):
             result = matmul(a)
-        result.numpy()  # waits for the queued matmuls
+        [half.numpy() for half in result]  # waits for the queued matmuls
         best = max(best, 2 * size**3 * 10 / (time.perf_counter() - start) / 1e9)
     return best
 
@@ -216,7 +219,7 @@ def first_jpeg(source: ImageSource, image_size: int) -> bytes:
 
 def cpu_name() -> str:
     """CPU model and the number of cores this process may use."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores()
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
@@ -249,7 +252,8 @@ def run(s: Settings, say: Callable[[str], None] = print) -> dict:
     batches = s.warmup + s.steps
     say(f"{s.encoder} x{s.width}, batch {s.batch_size}, best of {s.repeats} x {s.steps} steps, "
         f"{policy}; {source.description}")
-    say(f"device: {device_name()}; cpu: {cpu_name()}")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
+    say(f"device: {device_name()}; cpu: {cpu_name()}; intra-op threads: {threads}")
     data_batches = s.warmup + s.repeats * s.steps
     figures = {"data_ips": data_ips(batches_from_files(source, model, s.batch_size, data_batches),
                                     s.batch_size, s.warmup, s.steps, s.repeats)}
@@ -290,6 +294,7 @@ def run(s: Settings, say: Callable[[str], None] = print) -> dict:
         "flops_convention": FLOPS_CONVENTION,
         **asdict(s),
         "policy": policy,
+        "intra_op_threads": threads,
         "device": device_name(),
         "cpu": cpu_name(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
@@ -299,6 +304,7 @@ def run(s: Settings, say: Callable[[str], None] = print) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings, as_json = parse_settings(argv)
+    share_cores_between_halves()  # as train.py does
     report = run(settings, lambda line: print(line, flush=True))
     if as_json:
         print(json.dumps(report))

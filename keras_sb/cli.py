@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from keras_sb.data import DataError
+from keras_sb.threads import share_cores_between_halves
 from keras_sb.training.evaluate import EvaluateConfig, evaluate
 from keras_sb.training.export_stage import ExportConfig, export
 from keras_sb.training.pretrain import PretrainConfig, pretrain
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the stage; returns the process exit code."""
     args = vars(build_parser().parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    share_cores_between_halves()
     stage = args.pop("stage")
     config_cls, run_stage = STAGES[stage]
     unknown = sorted(set(args) - {f.name for f in dataclasses.fields(config_cls)})

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from keras_sb.threads import available_cores
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("data_ips", "train_step_ips", "train_e2e_ips", "flops_per_image", "achieved_gflops",
            "matmul_peak_gflops", "serve_p50_ms", "serve_p95_ms")
@@ -34,6 +36,7 @@ def test_tiny_benchmark_reports_every_figure(mixed_precision):
     assert report["flops_per_image"] == 3 * report["forward_flops_per_image"]
     assert {"tensorflow", "keras", "numpy", "python"} <= report["versions"].keys()
     assert report["device"]
+    assert report["intra_op_threads"] == max(1, available_cores() // 2)  # a CPU, no user setting
     assert (report["encoder"], report["width"], report["batch_size"], report["repeats"],
             report["mixed_precision"]) == ("simple", 0.25, 8, 1, mixed_precision)
 
