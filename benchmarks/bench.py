@@ -38,7 +38,7 @@ from keras_sb.data import SAMPLE_DATA, ImageSource, open_images
 from keras_sb.export import export_saved_model
 from keras_sb.models import SplitBrain, SplitBrainClassifier
 from keras_sb.models.split_brain import compile_for_pretraining
-from keras_sb.threads import HALVES, available_cores, share_cores_between_halves
+from keras_sb.threads import HALVES, available_cores, intra_op_threads, share_cores_between_halves
 from keras_sb.training.pretrain import pretraining_dataset
 
 # Training FLOPs = 3 x forward FLOPs (the backward pass costs about twice the forward one).
@@ -252,7 +252,7 @@ def run(s: Settings, say: Callable[[str], None] = print) -> dict:
     batches = s.warmup + s.steps
     say(f"{s.encoder} x{s.width}, batch {s.batch_size}, best of {s.repeats} x {s.steps} steps, "
         f"{policy}; {source.description}")
-    threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
+    threads = intra_op_threads() or "all"
     say(f"device: {device_name()}; cpu: {cpu_name()}; intra-op threads: {threads}")
     data_batches = s.warmup + s.repeats * s.steps
     figures = {"data_ips": data_ips(batches_from_files(source, model, s.batch_size, data_batches),

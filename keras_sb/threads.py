@@ -36,3 +36,10 @@ def share_cores_between_halves() -> int | None:
     except RuntimeError:  # "cannot be modified after initialization"
         return None
     return threads
+
+
+def intra_op_threads() -> int:
+    """Threads per op in force: TensorFlow's setting, else ``TF_NUM_INTRAOP_THREADS``, else 0
+    (TensorFlow's default, all cores)."""
+    setting = tf.config.threading.get_intra_op_parallelism_threads()
+    return setting or int(os.environ.get("TF_NUM_INTRAOP_THREADS", 0))

@@ -16,11 +16,10 @@ PROBE = """
 import json, sys
 import keras_sb
 import tensorflow as tf
-from keras_sb.threads import share_cores_between_halves
+from keras_sb.threads import intra_op_threads, share_cores_between_halves
 if sys.argv[1] == "started":
     tf.constant(1.0) + 1.0  # the runtime starts with TensorFlow's default threads
-print(json.dumps([share_cores_between_halves(),
-                  tf.config.threading.get_intra_op_parallelism_threads()]))
+print(json.dumps([share_cores_between_halves(), intra_op_threads()]))
 """
 
 
@@ -35,4 +34,5 @@ def test_half_the_cores_per_op_unless_the_user_chose_or_tensorflow_started(case)
     assert result.returncode == 0, result.stderr[-3000:]
     returned, in_force = json.loads(result.stdout.strip().splitlines()[-1])
     half = max(1, available_cores() // 2)
-    assert (returned, in_force) == ((half, half) if case == "fresh" else (None, 0))
+    expected = {"fresh": (half, half), "user": (None, 1), "started": (None, 0)}[case]
+    assert (returned, in_force) == expected
