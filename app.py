@@ -1,18 +1,37 @@
-"""Web demo of a split-brain classifier: ``python app.py [--model PATH] [--host H] [--port P]``.
+"""Web demo of a split-brain classifier.
 
-The page and its handlers live in ``keras_sb/demo.py``.
+``python app.py [--model PATH] [--host H] [--port P] [--max-upload-mb N]``; the page, its
+handlers and the server settings live in ``keras_sb/demo.py`` (see docs/demo.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
 import keras_sb  # noqa: F401  (imports TensorFlow quietly)
-from keras_sb.demo import build_demo, load_classifier
+from keras_sb.demo import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_UPLOAD_MB,
+    build_demo,
+    load_classifier,
+    serve,
+)
 from keras_sb.models import DEFAULT_MODEL
 from keras_sb.training.run_folder import RunFolderError
+
+
+def megabytes(text: str) -> float:
+    """``text`` as a finite positive number (argparse type of ``--max-upload-mb``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="classifier .keras file or run folder from --stage finetune "
                         "(default: the shipped model, %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1",
+    parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to serve on; 0.0.0.0 for every interface "
                         "(default: %(default)s)")
     parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    parser.add_argument("--max-upload-mb", type=megabytes, default=DEFAULT_MAX_UPLOAD_MB,
+                        metavar="N", help="largest upload in MB (MiB); larger ones are "
+                        "refused (default: %(default)g)")
     return parser
 
 
@@ -37,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunFolderError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    build_demo(model, args.model).launch(server_name=args.host, server_port=args.port)
+    serve(build_demo(model, args.model), args.host, args.port, args.max_upload_mb)
     return 0
 
 

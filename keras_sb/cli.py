@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from keras_sb.data import DataError
 from keras_sb.threads import share_cores_between_halves
+from keras_sb.training.callbacks import TrainingDiverged
 from keras_sb.training.evaluate import EvaluateConfig, evaluate
 from keras_sb.training.export_stage import ExportConfig, export
 from keras_sb.training.pretrain import PretrainConfig, pretrain
@@ -78,6 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, DataError, RunFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a full disk, a folder that became unwritable, ...
+        print(f"error: {error}. What was saved before stays usable: rerun the same command "
+              "to resume.", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nInterrupted. Rerun the same command to resume from the last finished epoch.",
               file=sys.stderr)

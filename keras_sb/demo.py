@@ -1,24 +1,31 @@
 """The web demo: classify an image and show what both halves of the split-brain pair predict.
 
 The handlers (:func:`load_classifier`, :func:`read_image`, :func:`analyse`) are plain
-functions of a file path or PIL image; :func:`build_demo` wraps them in a Gradio page.
+functions of a file path or PIL image; :func:`build_demo` wraps them in a Gradio page and
+:func:`serve` serves it with an upload limit and security headers (see docs/demo.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import math
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import gradio as gr
 import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.safe_io import atomic_path
 from keras_sb.training.run_folder import load_checkpoint
 from keras_sb.visualize import PANELS, reconstructions
 
@@ -35,6 +42,18 @@ MODE_NAMES = {"1": "black-and-white", "L": "greyscale", "LA": "greyscale + alpha
               "PA": "palette + alpha", "RGBA": "RGBA (alpha dropped)", "CMYK": "CMYK",
               "YCbCr": "YCbCr"}
 EMPTY_STATUS = "Upload an image or pick one of the examples."
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_MAX_UPLOAD_MB = 20.0
+MB = 1024 * 1024  # Gradio's "mb"
+# Every hour, delete uploads and result images older than an hour (examples are kept).
+CACHE_CLEANUP = (3600, 3600)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Content-Security-Policy": "frame-ancestors 'self'",  # restricts framing only
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
 
 ImageSource = str | os.PathLike | Image.Image
 
@@ -147,6 +166,22 @@ def analyse(model: SplitBrainClassifier, source: ImageSource | None,
     return DemoOutput(label, panels(model, rgb, temperature), status)
 
 
+def cache_png(tile: np.ndarray, cache_dir: str | os.PathLike) -> str:
+    """``tile`` saved as ``cache_dir/<sha256>/image.png``, written under a temporary name and
+    renamed into place.
+
+    Gradio caches an image returned as an array the same way but rewrites the file in place,
+    so two requests with the same result can serve each other a half-written file.
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(tile).save(buffer, "PNG")
+    path = Path(cache_dir) / hashlib.sha256(buffer.getvalue()).hexdigest() / "image.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temp:
+        temp.write_bytes(buffer.getvalue())
+    return str(path)
+
+
 def _intro(model: SplitBrainClassifier, model_name: str) -> str:
     classes = ", ".join(model.class_names)
     backbone = model.backbone_config["config"]
@@ -162,16 +197,24 @@ A classifier on the features of both networks then names the image.
 {classes}. Any image is brought to {size}x{size} as in evaluation."""
 
 
-def build_demo(model: SplitBrainClassifier, model_name: str = "") -> gr.Blocks:
-    """The Gradio page; its one API endpoint is ``/classify`` (image file, temperature)."""
+def build_demo(model: SplitBrainClassifier, model_name: str | os.PathLike = "",
+               delete_cache: tuple[int, int] = CACHE_CLEANUP) -> gr.Blocks:
+    """The Gradio page; its one API endpoint is ``/classify`` (image file, temperature).
 
-    def run(image: dict | None, temperature: float) -> DemoOutput:
+    The page names the model by the last part of ``model_name`` only (never a server path).
+    Every ``delete_cache[0]`` seconds, uploads and results older than ``delete_cache[1]``
+    seconds are deleted from Gradio's cache.
+    """
+
+    def run(image: dict | None, temperature: float) -> tuple[dict, list[tuple[str, str]], str]:
         # preprocess=False: the upload arrives as Gradio's file data, unopened, so that a
         # damaged file reaches analyse() and is reported in the page.
-        return analyse(model, (image or {}).get("path"), temperature)
+        label, gallery, status = analyse(model, (image or {}).get("path"), temperature)
+        return label, [(cache_png(tile, demo.GRADIO_CACHE), caption)
+                       for tile, caption in gallery], status
 
-    with gr.Blocks(title="keras-sb split-brain demo") as demo:
-        gr.Markdown(_intro(model, model_name or model.name))
+    with gr.Blocks(title="keras-sb split-brain demo", delete_cache=delete_cache) as demo:
+        gr.Markdown(_intro(model, Path(model_name).name or model.name))
         with gr.Row():
             with gr.Column(scale=2):
                 image = gr.Image(type="filepath", label="Image (any size: JPEG, PNG, BMP, GIF)",
@@ -189,7 +232,37 @@ def build_demo(model: SplitBrainClassifier, model_name: str = "") -> gr.Blocks:
         gr.Markdown("**What the two networks see and predict.** The 12x12 targets are the "
                     "quantised colours and lightness they learn to predict.")
         gallery = gr.Gallery(show_label=False, columns=len(GALLERY_PANELS), height=200,
-                             format="png", object_fit="contain", elem_id="gallery")
+                             object_fit="contain", elem_id="gallery")
         gr.on([image.change, temperature.release], run, inputs=[image, temperature],
               outputs=[label, gallery, status], api_name="classify", preprocess=False)
     return demo
+
+
+class SecurityHeaders:
+    """ASGI middleware that adds ``SECURITY_HEADERS`` to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
+
+
+def serve(demo: gr.Blocks, host: str = DEFAULT_HOST, port: int | None = None,
+          max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, **launch_kwargs: Any) -> None:
+    """``demo.launch`` on ``host``:``port`` with uploads up to ``max_upload_mb`` (MiB) and
+    ``SECURITY_HEADERS`` on every response.
+
+    Server-side rendering stays off: with it, Gradio puts a Node proxy, which this
+    middleware does not reach, in front of the Python server.
+    """
+    demo.launch(server_name=host, server_port=port, max_file_size=math.ceil(max_upload_mb * MB),
+                app_kwargs={"middleware": [Middleware(SecurityHeaders)]}, ssr_mode=False,
+                **launch_kwargs)

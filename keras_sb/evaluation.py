@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from keras_sb.safe_io import write_text
+
 _PAD = 8
 _LOW, _HIGH = np.array([255, 255, 255]), np.array([8, 48, 107])  # white to dark blue
 _NO_IMAGES = (225, 225, 225)
@@ -66,7 +68,7 @@ def save_report_json(report: dict, path: str | Path) -> Path:
     """Write ``report`` as indented JSON, creating parent folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    write_text(path, json.dumps(report, indent=2) + "\n")
     return path
 
 

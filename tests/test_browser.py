@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_demo import free_port, save_tiny_classifier
 
-from keras_sb.demo import EXAMPLES_DIR, GALLERY_PANELS, build_demo, load_classifier
+from keras_sb.demo import EXAMPLES_DIR, GALLERY_PANELS, build_demo, load_classifier, serve
 from keras_sb.models import DEFAULT_MODEL
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,8 +38,7 @@ def page_url(tmp_path):
     else:
         model, name = load_classifier(save_tiny_classifier(tmp_path / "tiny.keras")), "tiny"
     demo = build_demo(model, name)
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True)
+    serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True)  # with its headers
     try:
         yield demo.local_url, model.class_names
     finally:

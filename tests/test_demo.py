@@ -1,6 +1,10 @@
 """The web demo: its handlers on real photos, odd and damaged files, the CLI, and the served API."""
 
+import os
 import socket
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gradio as gr
@@ -14,11 +18,15 @@ from keras_sb.demo import (
     EMPTY_STATUS,
     EXAMPLES_DIR,
     GALLERY_PANELS,
+    MB,
     PANEL_SIDE,
+    SecurityHeaders,
     analyse,
     build_demo,
+    cache_png,
     load_classifier,
     read_image,
+    serve,
 )
 from keras_sb.models import SplitBrain, SplitBrainClassifier
 from keras_sb.visualize import PANELS
@@ -151,18 +159,41 @@ def test_cli_refuses_missing_and_non_classifier_models(tmp_path, capsys):
     assert "holds no best.keras or last.keras" in capsys.readouterr().err
 
 
-def test_cli_serves_on_host_and_port(model_path, monkeypatch):
-    launched = {}
-    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: launched.update(kwargs))
-    assert app.main(["--model", str(model_path), "--host", "0.0.0.0", "--port", "7999"]) == 0
-    assert launched == {"server_name": "0.0.0.0", "server_port": 7999}
+@pytest.fixture
+def launched(monkeypatch) -> dict:
+    """The keywords app.main passes to ``Blocks.launch`` (which then returns at once)."""
+    kwargs = {}
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **given: kwargs.update(given))
+    return kwargs
+
+
+def test_cli_serves_on_host_and_port(model_path, launched):
+    assert app.main(["--model", str(model_path), "--host", "0.0.0.0", "--port", "7999",
+                     "--max-upload-mb", "1.5"]) == 0
+    middleware = launched.pop("app_kwargs")["middleware"]
+    assert [m.cls for m in middleware] == [SecurityHeaders]
+    assert launched == {"server_name": "0.0.0.0", "server_port": 7999,
+                        "max_file_size": 3 * MB // 2, "ssr_mode": False}
+
+
+def test_cli_defaults_to_loopback_and_20_mb(model_path, launched):
+    assert app.main(["--model", str(model_path)]) == 0
+    assert (launched["server_name"], launched["max_file_size"]) == ("127.0.0.1", 20 * MB)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "nan", "inf", "20MB", ""])
+def test_cli_refuses_bad_upload_limits(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        app.main(["--max-upload-mb", value])
+    assert exit_info.value.code == 2
+    assert (f"argument --max-upload-mb: must be a finite positive number, not {value!r}"
+            in capsys.readouterr().err)
 
 
 @pytest.fixture(scope="module")
 def client(model):
     demo = build_demo(model, "tiny")
-    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                quiet=True)
+    serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield Client(demo.local_url, verbose=False)
     finally:
@@ -185,3 +216,40 @@ def test_served_api_classifies_and_reports_damaged_uploads(client, corrupt_png):
     assert gallery == [] and "notes.png is not a readable image" in status
     label, _, _ = client.predict(handle_file(str(PHOTO)), 0.5, api_name="/classify")
     assert label["label"] in CLASSES  # still serving
+
+
+def test_load_many_requests_from_several_threads(client):
+    """36 /classify calls from 6 clients at once: no errors, every answer has the classes."""
+    threads, calls_each = 6, 6
+
+    def calls(_: int) -> list[tuple[float, dict | None]]:
+        own = Client(client.src, verbose=False)
+        results = []
+        for _ in range(calls_each):
+            start = time.perf_counter()
+            try:
+                label, _, _ = own.predict(handle_file(str(PHOTO)), 0.38, api_name="/classify")
+            except Exception:  # counted as an error below
+                label = None
+            results.append((time.perf_counter() - start, label))
+        return results
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = [result for batch in pool.map(calls, range(threads)) for result in batch]
+    labels = [label for _, label in results if label is not None]
+    cuts = statistics.quantiles([seconds for seconds, _ in results], n=20)
+    print(f"\n/classify x{len(results)} from {threads} threads: "
+          f"{len(results) - len(labels)} errors, p50 {cuts[9]:.2f} s, p95 {cuts[18]:.2f} s")
+    assert len(labels) == threads * calls_each
+    assert all({c["label"] for c in label["confidences"]} == set(CLASSES) for label in labels)
+
+
+def test_cached_png_is_replaced_whole(tmp_path):
+    tile = np.arange(12 * 12 * 3, dtype=np.uint8).reshape(12, 12, 3)
+    path = cache_png(tile, tmp_path)
+    with open(path, "rb") as reader:  # a download in progress while the same result is cached
+        assert cache_png(tile, tmp_path) == path
+        assert os.stat(path).st_ino != os.fstat(reader.fileno()).st_ino  # not rewritten in place
+        np.testing.assert_array_equal(np.asarray(Image.open(reader)), tile)
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), tile)
+    assert [p.name for p in Path(path).parent.iterdir()] == ["image.png"]

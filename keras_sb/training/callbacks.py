@@ -2,17 +2,99 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import keras
 import numpy as np
 
+from keras_sb.safe_io import save_model
+from keras_sb.training.resume import ResumeState
 from keras_sb.training.run_folder import RunFolder
 from keras_sb.visualize import reconstructions, save_grid
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the weights became NaN or infinite; the message says what to change."""
 
 
 def epoch_decay(learning_rate: float, decay: float) -> keras.callbacks.LearningRateScheduler:
     """LR of epoch e (0-based) is ``learning_rate * decay**e``: a pure function of the epoch,
     so a resumed run continues the same schedule."""
     return keras.callbacks.LearningRateScheduler(lambda epoch, _: learning_rate * decay**epoch)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Raises TrainingDiverged on the first non-finite loss (each batch) or epoch metric.
+
+    Raising (rather than ``stop_training``, as Keras' ``TerminateOnNaN`` does) ends ``fit``
+    before the epoch-end callbacks, so no NaN checkpoint or resume state is written. Keep it
+    before them in the callback list.
+    """
+
+    def __init__(self, learning_rate: float):
+        super().__init__()
+        self.learning_rate = learning_rate
+
+    def on_train_batch_end(self, batch: int, logs=None):
+        self._check((logs or {}).get("loss"), f"loss at step {batch + 1}")
+
+    def on_epoch_end(self, epoch: int, logs=None):
+        for name, value in (logs or {}).items():
+            self._check(value, f"{name} of epoch {epoch + 1}")
+
+    def _check(self, value, what: str) -> None:
+        if value is not None and not math.isfinite(float(value)):
+            raise TrainingDiverged(
+                f"training diverged: {what} is {float(value)}. Nothing of this epoch was saved; "
+                f"the run folder keeps the last good epoch. Start again with a lower "
+                f"--learning-rate than {self.learning_rate:g} (and --overwrite or another --out).")
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """After each epoch, saves the model to ``path`` (when ``monitor`` is given: only when it
+    improves on ``best``) through a temporary file and a rename.
+
+    Keras' ``ModelCheckpoint`` writes in place: a kill or a full disk while it writes leaves a
+    broken checkpoint. A model with non-finite weights is never saved (TrainingDiverged).
+    """
+
+    def __init__(self, path: str | Path, monitor: str | None = None, mode: str = "min",
+                 best: float | None = None):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.better = np.less if mode == "min" else np.greater
+        self.best = best
+
+    def on_epoch_end(self, epoch: int, logs=None):
+        if self.monitor:
+            value = float((logs or {})[self.monitor])
+            if self.best is not None and not self.better(value, self.best):
+                return
+            self.best = value
+        if not all(np.isfinite(w).all() for w in self.model.get_weights()):
+            raise TrainingDiverged(f"training diverged: non-finite weights after epoch "
+                                   f"{epoch + 1}; {self.path} was not written. Lower the "
+                                   "--learning-rate.")
+        save_model(self.model, self.path)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that, in a resumed run, counts the epochs logged before the interruption
+    (``history``: the monitored value of each), as if training had not stopped."""
+
+    def __init__(self, history: list[float], **kwargs):
+        super().__init__(**kwargs)
+        self.history = history
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._set_monitor_op()
+        for epoch, value in enumerate(self.history):
+            self.wait += 1
+            if self._is_improvement(value, self.best):
+                self.best, self.best_epoch, self.wait = value, epoch, 0
 
 
 class PreviewGrid(keras.callbacks.Callback):
@@ -30,24 +112,23 @@ class PreviewGrid(keras.callbacks.Callback):
             save_grid(panels, self.folder / f"epoch_{epoch + 1:03d}.png", scale=2)
 
 
-def run_callbacks(run: RunFolder, monitor: str, mode: str, patience: int, learning_rate: float,
-                  decay: float, resuming: bool, restore_best: bool = False
-                  ) -> list[keras.callbacks.Callback]:
-    """Resume state, LR decay, early stopping, best/last checkpoints, CSV and TensorBoard logs.
-
-    With ``restore_best``, early stopping puts back the weights of the best epoch.
-
-    ``BackupAndRestore`` comes first so that a resumed run restores before anything else.
-    """
-    best_so_far = run.best_logged(monitor, mode) if resuming else None
+def run_callbacks(run: RunFolder, state: ResumeState, monitor: str, mode: str, patience: int,
+                  learning_rate: float, decay: float, resuming: bool,
+                  extra: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
+    """Divergence check, LR decay, early stopping, best/last checkpoints, CSV and TensorBoard
+    logs, ``extra`` callbacks, and last the resume state, so that an epoch is committed only
+    once everything else of it is written."""
+    history = run.logged(monitor) if resuming else []
+    best_so_far = (min(history) if mode == "min" else max(history)) if history else None
     return [
-        keras.callbacks.BackupAndRestore(str(run.backup)),
+        StopOnNonFinite(learning_rate),
         epoch_decay(learning_rate, decay),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
-                                      restore_best_weights=restore_best, verbose=1),
-        keras.callbacks.ModelCheckpoint(str(run.best), monitor=monitor, mode=mode,
-                                        save_best_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.ModelCheckpoint(str(run.last)),
+        ResumableEarlyStopping(history, monitor=monitor, mode=mode, patience=patience,
+                               verbose=1),
+        AtomicCheckpoint(run.best, monitor, mode, best_so_far),
+        AtomicCheckpoint(run.last),
         keras.callbacks.CSVLogger(str(run.log), append=resuming),
         keras.callbacks.TensorBoard(str(run.tensorboard), update_freq="epoch"),
+        *extra,
+        state,
     ]

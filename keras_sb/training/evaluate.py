@@ -9,7 +9,7 @@ from pathlib import Path
 
 from keras_sb.data import SAMPLE_DATA, open_images
 from keras_sb.models.classifier import SplitBrainClassifier
-from keras_sb.training.config import opt
+from keras_sb.training.config import check_numbers, opt
 from keras_sb.training.run_folder import RunFolderError, load_checkpoint
 from keras_sb.training.supervised import evaluate_classifier, write_report
 
@@ -24,8 +24,8 @@ class EvaluateConfig:
                      "linprobe, or its run folder (uses best.keras)")
     data: str = opt(SAMPLE_DATA, "image folder with labelled images")
     split: str = opt("val", "evaluate: which labelled split to score", choices=("train", "val"))
-    top_k: int = opt(5, "also report top-k accuracy")
-    batch_size: int = opt(64, "images per step")
+    top_k: int = opt(5, "also report top-k accuracy", minimum=1)
+    batch_size: int = opt(64, "images per step", minimum=1)
     out: str = opt("", "folder for report.json and confusion.png (default: beside the "
                    "checkpoint, in eval-SPLIT/)")
 
@@ -33,9 +33,13 @@ class EvaluateConfig:
         if not self.model:
             raise ValueError("--model is required: a .keras checkpoint or run folder from "
                              "--stage finetune or linprobe")
+        check_numbers(self)
         model = Path(self.model)
         self.out = self.out or str((model if model.is_dir() else model.parent) /
                                    f"eval-{self.split}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out {self.out} is a file: give a folder for report.json and "
+                             "confusion.png")
 
 
 def evaluate(config: EvaluateConfig) -> dict:

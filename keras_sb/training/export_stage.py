@@ -8,7 +8,8 @@ from pathlib import Path
 
 from keras_sb.export import export_saved_model
 from keras_sb.models.classifier import SplitBrainClassifier
-from keras_sb.training.config import opt
+from keras_sb.safe_io import atomic_path
+from keras_sb.training.config import check_numbers, opt
 from keras_sb.training.run_folder import load_checkpoint
 
 log = logging.getLogger("keras_sb")
@@ -22,7 +23,7 @@ class ExportConfig:
                      "best.keras)")
     out: str = opt("", "export: SavedModel folder (required), e.g. models/keras_sb/1")
     temperature: float = opt(0.38, "export: annealed-mean temperature of the colorize "
-                             "signature (lower: more saturated)")
+                             "signature (lower: more saturated)", above=0)
 
     def __post_init__(self):
         if not self.model:
@@ -31,13 +32,19 @@ class ExportConfig:
         if not self.out:
             raise ValueError("--out is required: the folder to write the SavedModel to "
                              "(TF Serving expects MODEL_DIR/VERSION, e.g. models/keras_sb/1)")
-        if self.temperature <= 0:
-            raise ValueError(f"--temperature must be positive, got {self.temperature}")
+        check_numbers(self)
+        out = Path(self.out).expanduser()
+        if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+            raise ValueError(f"--out {out} already exists: a SavedModel is written to a new "
+                             "(or empty) folder, e.g. the next version, MODEL_DIR/2")
 
 
 def export(config: ExportConfig) -> Path:
     """Load ``config.model`` and write its SavedModel to ``config.out``."""
     model = load_checkpoint(config.model, SplitBrainClassifier)
-    out = export_saved_model(model, config.out, config.temperature)
+    out = Path(config.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as temp:  # TF Serving never sees a half-written version folder
+        export_saved_model(model, temp, config.temperature)
     log.info("Exported %s (%d classes) to %s", config.model, model.num_classes, out)
     return out

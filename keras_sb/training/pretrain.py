@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass
 
 import keras
@@ -14,9 +13,10 @@ import tensorflow as tf
 from keras_sb.data import ImageSource, as_float, open_images
 from keras_sb.models.split_brain import compile_for_pretraining
 from keras_sb.targets import TargetCodec
-from keras_sb.training.callbacks import PreviewGrid, run_callbacks
+from keras_sb.training.callbacks import PreviewGrid
 from keras_sb.training.config import BackboneConfig, RunConfig, opt
 from keras_sb.training.distribute import select_strategy
+from keras_sb.training.fitting import fit_in_run
 from keras_sb.training.run_folder import RunFolder
 
 log = logging.getLogger("keras_sb")
@@ -26,15 +26,14 @@ log = logging.getLogger("keras_sb")
 class PretrainConfig(BackboneConfig, RunConfig):
     """Settings of a pretraining run."""
 
-    val_fraction: float = opt(0.05, "pretrain: share of the images held out for validation")
+    val_fraction: float = opt(0.05, "pretrain: share of the images held out for validation",
+                              above=0, below=1)
     previews: bool = opt(True, "pretrain: write previews/epoch_NNN.png after each epoch")
 
     def __post_init__(self):
         self.out = self.out or f"runs/pretrain-{self.encoder}"
         self.check_run()
         self.check_backbone()
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
 
 
 # Settings that must match for a rerun to resume the run in the same folder.
@@ -58,12 +57,12 @@ def pretraining_dataset(source: ImageSource, codec: TargetCodec, image_size: int
 def pretrain(config: PretrainConfig) -> dict:
     """Run (or resume) pretraining; returns the run summary also written to summary.json."""
     run = RunFolder(config.out)
-    if run.skip_finished(config.overwrite):
-        return {}
     settings = dataclasses.asdict(config)
-    resuming = run.start(settings, RESUME_KEYS, config.overwrite)
+    if run.already_finished(settings, RESUME_KEYS, config.overwrite):
+        return {}
     source = open_images(config.data, "unlabelled")
     train_source, val_source = source.split(config.val_fraction, config.seed)
+    run.start(settings, RESUME_KEYS, config.overwrite)
     log.info("Pretraining on %d images, validating on %d (%s).", len(train_source),
              len(val_source), source.description)
 
@@ -73,24 +72,20 @@ def pretrain(config: PretrainConfig) -> dict:
     with strategy.scope():
         model = config.build_backbone()
         compile_for_pretraining(model, config.learning_rate)
-    log.info("%s x2, %d parameters, %d device(s), global batch %d%s.", config.encoder,
-             model.count_params(), strategy.num_replicas_in_sync, global_batch,
-             ", resuming" if resuming else "")
+    log.info("%s x2, %d parameters, %d device(s), global batch %d.", config.encoder,
+             model.count_params(), strategy.num_replicas_in_sync, global_batch)
 
     def data(src, training):
         return pretraining_dataset(src, model.codec, config.image_size, global_batch,
                                    training, config.seed)
 
-    callbacks = run_callbacks(run, "val_loss", "min", config.patience, config.learning_rate,
-                              config.lr_decay, resuming)
+    extra = []
     if config.previews:
         preview = val_source.dataset(config.image_size).take(PREVIEW_IMAGES).batch(PREVIEW_IMAGES)
-        callbacks.append(PreviewGrid(as_float(next(iter(preview))[0]).numpy(), run.previews))
-    started = time.time()
-    model.fit(data(train_source, True), validation_data=data(val_source, False),
-              epochs=config.epochs, callbacks=callbacks, shuffle=False,
-              verbose=1 if config.progress else 2)
-    summary = summarise(run, time.time() - started)
+        extra.append(PreviewGrid(as_float(next(iter(preview))[0]).numpy(), run.previews))
+    seconds = fit_in_run(model, run, config, data(train_source, True), data(val_source, False),
+                         "val_loss", "min", tuple(extra))
+    summary = summarise(run, seconds)
     run.write_summary(summary)
     return summary
 

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
+import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import keras
+
+from keras_sb.safe_io import remove_temporaries, write_text
+
+log = logging.getLogger("keras_sb")
+
+# Keys every config.json written by a training stage holds (RunConfig's fields): how a folder
+# is recognised as a keras-sb run, also one written by an earlier version.
+RUN_CONFIG_KEYS = frozenset({"data", "out", "epochs", "batch_size", "learning_rate", "lr_decay",
+                             "patience", "seed", "strategy"})
 
 
 class RunFolderError(ValueError):
@@ -17,11 +29,12 @@ class RunFolderError(ValueError):
 
 class RunFolder:
     """Files of one run under ``path``: ``config.json``, ``best.keras``, ``last.keras``,
-    ``log.csv``, ``tensorboard/``, ``backup/`` (resume state), ``previews/``, ``summary.json``.
+    ``log.csv``, ``tensorboard/``, ``backup/`` (resume state), ``previews/``, ``summary.json``,
+    and the classifier stages' ``report.json``, ``confusion.png`` and ``eval-*/``.
     """
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self.config = self.path / "config.json"
         self.best = self.path / "best.keras"
         self.last = self.path / "last.keras"
@@ -31,71 +44,136 @@ class RunFolder:
         self.previews = self.path / "previews"
         self.summary = self.path / "summary.json"
 
+    def written_by_runs(self) -> list[Path]:
+        """The entries of the folder that a run writes (those ``--overwrite`` may delete)."""
+        names = {"config.json", "best.keras", "last.keras", "log.csv", "tensorboard", "backup",
+                 "previews", "summary.json", "report.json", "confusion.png"}
+        return [entry for entry in self.path.iterdir()
+                if entry.name in names or entry.name.startswith("eval-")]
+
     @property
     def finished(self) -> bool:
         return self.summary.exists()
 
-    @property
-    def interrupted(self) -> bool:
-        return self.backup.exists() and not self.finished
-
-    def skip_finished(self, overwrite: bool) -> bool:
-        """True (and says so) when the folder holds a finished run and ``overwrite`` is off."""
-        if self.finished and not overwrite:
-            logging.getLogger("keras_sb").info(
-                "%s already holds a finished run (see %s); pass --overwrite to train again.",
-                self.path, self.summary)
-            return True
-        return False
+    def is_run(self) -> bool:
+        """True when ``config.json`` is one a keras-sb training stage wrote."""
+        try:
+            config = self.read_config()
+        except (OSError, ValueError):
+            return False
+        return isinstance(config, dict) and config.keys() >= RUN_CONFIG_KEYS
 
     def read_config(self) -> dict:
         return json.loads(self.config.read_text())
 
-    def start(self, config: dict, resume_keys: tuple[str, ...], overwrite: bool) -> bool:
-        """Prepare the folder for ``config``; return True when resuming an interrupted run.
+    def check_usable(self) -> None:
+        """Raise RunFolderError unless ``path`` is (or can become) a folder this run may use:
+        not a file, writable, and empty or holding a keras-sb run."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"--out {self.path} is a file, not a folder: give the path of "
+                                 "a run folder (new, or one a training stage wrote)")
+        existing = self.path if self.path.exists() else _existing_parent(self.path)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise RunFolderError(f"--out {self.path}: {existing} is not writable; give a folder "
+                                 "you can write to")
+        if self.path.is_dir() and any(self.path.iterdir()) and not self.is_run():
+            raise RunFolderError(
+                f"--out {self.path} is a folder that does not hold a keras-sb run (no "
+                "config.json written by train.py): runs are only written to a new or empty "
+                "folder, and --overwrite only deletes run folders. Give another --out.")
 
-        A folder holding a run with different ``resume_keys`` settings is refused unless
-        ``overwrite``, which deletes the old run.
+    def check_settings(self, config: dict, resume_keys: tuple[str, ...]) -> None:
+        """Raise RunFolderError when the folder holds a run whose ``resume_keys`` differ."""
+        if not self.config.exists():
+            return
+        old = self.read_config()
+        changed = {k: (old.get(k), config.get(k)) for k in resume_keys
+                   if old.get(k) != config.get(k)}
+        if changed:
+            details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            state = "finished" if self.finished else "unfinished"
+            raise RunFolderError(
+                f"Run folder {self.path} holds a {state} run with other settings ({details}). "
+                "Pass another --out, or --overwrite to delete that run.")
+
+    def already_finished(self, config: dict, resume_keys: tuple[str, ...],
+                         overwrite: bool) -> bool:
+        """True (and says so) when the folder holds this finished run and ``overwrite`` is off.
+
+        Checks the folder first: other settings, or a folder that is not a run, are errors.
         """
-        if overwrite and self.path.exists():
-            shutil.rmtree(self.path)
-        resuming = False
-        if self.config.exists():
-            old = self.read_config()
-            changed = {k: (old.get(k), config.get(k)) for k in resume_keys
-                       if old.get(k) != config.get(k)}
-            if changed:
-                details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-                raise RunFolderError(
-                    f"Run folder {self.path} holds a run with other settings ({details}). "
-                    "Pass another --out, or --overwrite to delete that run."
-                )
-            resuming = self.interrupted
+        self.check_usable()
+        if overwrite:
+            return False
+        self.check_settings(config, resume_keys)
+        if not self.finished:
+            return False
+        if self.backup.exists():  # a kill between the summary and the clean-up
+            shutil.rmtree(self.backup)
+        log.info("%s already holds this finished run (see %s); pass --overwrite to train "
+                 "again.", self.path, self.summary)
+        return True
+
+    def start(self, config: dict, resume_keys: tuple[str, ...], overwrite: bool) -> None:
+        """Prepare the folder for ``config`` (call once the run's inputs have been checked).
+
+        With ``overwrite``, deletes what an earlier run wrote here (and nothing else);
+        otherwise a run with other ``resume_keys`` settings is refused.
+        """
+        self.check_usable()
+        if overwrite and self.path.is_dir():
+            for entry in self.written_by_runs():
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        else:
+            self.check_settings(config, resume_keys)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        return resuming
+        remove_temporaries(self.path)
+        write_text(self.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
     def read_log(self) -> list[dict]:
         """Rows of ``log.csv`` (one per finished epoch, across resumed sessions)."""
         if not self.log.exists():
             return []
-        with self.log.open() as f:
+        with self.log.open(newline="") as f:
             return list(csv.DictReader(f))
 
-    def best_logged(self, monitor: str, mode: str = "min") -> float | None:
-        """Best value of ``monitor`` in ``log.csv`` so far (None when there is none)."""
-        values = [float(row[monitor]) for row in self.read_log() if row.get(monitor)]
-        if not values:
-            return None
-        return min(values) if mode == "min" else max(values)
+    def trim_log(self, epochs: int) -> None:
+        """Keep the log's rows of the first ``epochs`` epochs: those the resume state holds.
+
+        A kill after an epoch's row was written but before its state was saved reruns that
+        epoch; without this its row would appear twice.
+        """
+        rows = self.read_log()
+        kept = [row for row in rows if int(row["epoch"]) < epochs]
+        if len(kept) == len(rows):
+            return
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+        write_text(self.log, text.getvalue())
+
+    def logged(self, monitor: str) -> list[float]:
+        """The values of ``monitor`` in ``log.csv``, one per finished epoch."""
+        return [float(row[monitor]) for row in self.read_log() if row.get(monitor)]
 
     def write_summary(self, summary: dict) -> None:
-        self.summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        """Write ``summary.json`` (which marks the run finished) and drop the resume state."""
+        write_text(self.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        shutil.rmtree(self.backup, ignore_errors=True)
 
 
-def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--model"):
-    """The ``kind`` model saved at ``path``: a .keras file, or a run folder's ``best.keras``
-    (``last.keras`` when there is no best yet). Errors name ``flag`` and the path."""
+def _existing_parent(path: Path) -> Path:
+    """The nearest existing folder above ``path`` (where it would be created)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path.cwd()
+
+
+def checkpoint_path(path: str | Path, flag: str = "--model") -> Path:
+    """The .keras file ``path`` names: itself, or a run folder's ``best.keras`` (``last.keras``
+    when there is no best yet). Errors name ``flag`` and the path."""
     path = Path(path).expanduser()
     if path.is_dir():
         run = RunFolder(path)
@@ -106,6 +184,15 @@ def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--mo
     if not path.is_file():
         raise RunFolderError(f"{flag} {path} does not exist: give a .keras checkpoint or a run "
                              "folder holding best.keras")
+    return path
+
+
+def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--model"):
+    """The ``kind`` model saved at ``path`` (see :func:`checkpoint_path`)."""
+    path = checkpoint_path(path, flag)
+    if not zipfile.is_zipfile(path):  # Keras would report it as "File not found"
+        raise RunFolderError(f"{flag} {path} is not a .keras file: it is damaged, truncated "
+                             "(e.g. an interrupted copy) or in another format")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a damaged or foreign file

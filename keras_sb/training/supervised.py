@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +16,15 @@ from keras_sb.data import ImageSource, as_float, open_images, stratified_subset
 from keras_sb.evaluation import classification_report, save_confusion_png, save_report_json
 from keras_sb.models.classifier import HEADS, SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
-from keras_sb.training.callbacks import run_callbacks
 from keras_sb.training.config import BackboneConfig, RunConfig, opt
 from keras_sb.training.distribute import select_strategy
-from keras_sb.training.run_folder import RunFolder, load_checkpoint
+from keras_sb.training.fitting import fit_in_run
+from keras_sb.training.run_folder import (
+    RunFolder,
+    RunFolderError,
+    checkpoint_path,
+    load_checkpoint,
+)
 
 log = logging.getLogger("keras_sb")
 
@@ -36,8 +40,8 @@ class SupervisedConfig(BackboneConfig, RunConfig):
     init: str = opt("random", "finetune/linprobe: a pretraining run folder (or its .keras "
                     "checkpoint) to start from, or 'random' (uses --encoder etc.)")
     labels_per_class: int = opt(0, "finetune/linprobe: train on exactly N labelled images per "
-                                "class, stratified and seeded (0: all)")
-    top_k: int = opt(5, "finetune/linprobe/evaluate: also report top-k accuracy")
+                                "class, stratified and seeded (0: all)", minimum=0)
+    top_k: int = opt(5, "finetune/linprobe/evaluate: also report top-k accuracy", minimum=1)
 
     stage = ""
     head = "shallow"
@@ -57,8 +61,6 @@ class SupervisedConfig(BackboneConfig, RunConfig):
             pretrained = init_run.read_config()
             for f in dataclasses.fields(BackboneConfig):
                 setattr(self, f.name, pretrained.get(f.name, getattr(self, f.name)))
-        if self.labels_per_class < 0 or self.top_k < 1:
-            raise ValueError("--labels-per-class must be >= 0 and --top-k >= 1")
 
     def load_backbone(self) -> SplitBrain:
         """The split-brain pair of ``--init``: a run folder's best checkpoint, a .keras file,
@@ -66,6 +68,14 @@ class SupervisedConfig(BackboneConfig, RunConfig):
         if self.init == "random":
             return self.build_backbone()
         return load_checkpoint(self.init, SplitBrain, "--init")
+
+    def check_init_outside(self, run: RunFolder) -> None:
+        """Raise RunFolderError unless the ``--init`` checkpoint exists outside ``run``'s
+        folder (training there would replace it, and --overwrite delete it)."""
+        init = checkpoint_path(self.init, "--init").resolve()
+        if run.path.resolve() in init.parents:
+            raise RunFolderError(f"--init {self.init} lies inside --out {run.path}: training "
+                                 "would replace it. Give another --out.")
 
 
 @dataclass
@@ -85,7 +95,7 @@ class LinprobeConfig(SupervisedConfig):
     feature_layer: str = opt("conv3_relu", "linprobe: encoder layer whose output is the feature "
                              "(e.g. conv1_relu..conv4_relu for simple, conv5_relu for alex)")
     feature_dims: int = opt(9216, "linprobe: average-pool both halves' features to at most "
-                            "this many values in total (the paper uses about 9k)")
+                            "this many values in total (the paper uses about 9k)", minimum=1)
     stage = "linprobe"
     freeze_encoders = True
 
@@ -125,16 +135,18 @@ def write_report(report: dict, folder: Path) -> None:
 def train_classifier(config: SupervisedConfig) -> dict:
     """Run (or resume) a fine-tuning or linear-probe stage; returns its summary."""
     run = RunFolder(config.out)
-    if run.skip_finished(config.overwrite):
+    settings = {**dataclasses.asdict(config), "head": config.head,
+                "feature_layer": config.feature_layer, "feature_dims": config.feature_dims,
+                "freeze_encoders": config.freeze_encoders, "stage": config.stage}
+    if run.already_finished(settings, RESUME_KEYS, config.overwrite):
         return {}
     train = open_images(config.data, "train")
     val = open_images(config.data, "val")
     if config.labels_per_class:
         train = stratified_subset(train, config.labels_per_class, config.seed)
-    settings = {**dataclasses.asdict(config), "head": config.head,
-                "feature_layer": config.feature_layer, "feature_dims": config.feature_dims,
-                "freeze_encoders": config.freeze_encoders, "stage": config.stage}
-    resuming = run.start(settings, RESUME_KEYS, config.overwrite)
+    if config.init != "random":
+        config.check_init_outside(run)
+    run.start(settings, RESUME_KEYS, config.overwrite)
     log.info("Training on %s, validating on %s.", train.description, val.description)
 
     strategy = select_strategy(config.strategy)
@@ -146,18 +158,15 @@ def train_classifier(config: SupervisedConfig) -> dict:
             config.feature_layer, config.feature_dims, config.freeze_encoders)
         compile_classifier(model, config.learning_rate, config.top_k)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    log.info("%s from %s: %d parameters (%d trained), %d device(s), global batch %d%s.",
+    log.info("%s from %s: %d parameters (%d trained), %d device(s), global batch %d.",
              config.stage, config.init, model.count_params(), trainable,
-             strategy.num_replicas_in_sync, global_batch, ", resuming" if resuming else "")
+             strategy.num_replicas_in_sync, global_batch)
 
-    callbacks = run_callbacks(run, "val_acc", "max", config.patience, config.learning_rate,
-                              config.lr_decay, resuming, restore_best=True)
-    started = time.time()
-    model.fit(labelled_dataset(train, config.image_size, global_batch, True, config.seed),
-              validation_data=labelled_dataset(val, config.image_size, global_batch, False, 0),
-              epochs=config.epochs, callbacks=callbacks, shuffle=False,
-              verbose=1 if config.progress else 2)
-    seconds = time.time() - started
+    seconds = fit_in_run(model, run, config,
+                         labelled_dataset(train, config.image_size, global_batch, True,
+                                          config.seed),
+                         labelled_dataset(val, config.image_size, global_batch, False, 0),
+                         "val_acc", "max")
     best = keras.saving.load_model(run.best, compile=False)
     report = evaluate_classifier(best, val, global_batch, config.top_k)
     write_report(report, run.path)

@@ -1,0 +1,297 @@
+"""Run folders never lose a user's files or progress: --overwrite, kills at any moment, a full
+disk, divergence, and numeric flags out of range."""
+
+import csv
+import errno
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import keras_sb.safe_io
+from keras_sb.cli import main
+from keras_sb.models import SplitBrain, SplitBrainClassifier
+from keras_sb.training.run_folder import RUN_CONFIG_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--batch-size", "8", "--width", "0.25", "--val-fraction", "0.2", "--no-progress",
+        "--no-previews"]
+
+
+def pretrain(data: Path, run: Path, *extra: str) -> int:
+    return main(["--data", str(data), "--out", str(run), *FAST, *extra])
+
+
+def logged_epochs(run: Path) -> list[int]:
+    with (run / "log.csv").open() as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def assert_complete(run: Path, epochs: int) -> None:
+    """A finished run: each epoch logged once, loadable finite checkpoints, no leftovers."""
+    assert logged_epochs(run) == list(range(epochs))
+    assert json.loads((run / "summary.json").read_text())["epochs"] == epochs
+    for name in ("best.keras", "last.keras"):
+        model = keras.saving.load_model(run / name, compile=False)
+        assert all(np.isfinite(w).all() for w in model.get_weights()), name
+    assert not (run / "backup").exists()
+    assert not list(run.glob(".tmp-*"))
+
+
+# --overwrite and the folders a run may use
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tiny_unlabelled, tmp_path, capsys):
+    precious = tmp_path / "project"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    assert pretrain(tiny_unlabelled, precious, "--overwrite") == 2
+    assert "does not hold a keras-sb run" in capsys.readouterr().err
+    assert (precious / "notes.txt").read_text() == "mine"
+    # without --overwrite a run is not written into it either
+    assert pretrain(tiny_unlabelled, precious, "--epochs", "1") == 2
+    assert sorted(p.name for p in precious.iterdir()) == ["notes.txt"]
+
+
+def test_overwrite_deletes_only_what_the_run_wrote_after_the_data_is_checked(
+        tiny_unlabelled, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert pretrain(tiny_unlabelled, run, "--epochs", "1") == 0
+    (run / "my_analysis.ipynb").write_text("{}")
+    written = sorted(p.name for p in run.iterdir())
+    # bad data: refused before anything is deleted
+    assert pretrain(tmp_path / "missing", run, "--epochs", "1", "--overwrite") == 2
+    assert sorted(p.name for p in run.iterdir()) == written
+    assert pretrain(tiny_unlabelled, run, "--epochs", "2", "--overwrite") == 0
+    assert (run / "my_analysis.ipynb").read_text() == "{}"
+    assert logged_epochs(run) == [0, 1]
+
+
+def test_finished_run_with_other_settings_is_refused(tiny_unlabelled, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert pretrain(tiny_unlabelled, run, "--epochs", "1") == 0
+    capsys.readouterr()
+    assert pretrain(tiny_unlabelled, run, "--epochs", "1", "--seed", "3") == 2
+    err = capsys.readouterr().err
+    assert "holds a finished run with other settings" in err and "seed: 0 -> 3" in err
+
+
+@pytest.mark.parametrize("where", ["file", "below_a_file"])
+def test_out_that_cannot_be_a_folder_is_explained(tiny_unlabelled, tmp_path, capsys, where):
+    existing = tmp_path / "a_file"
+    existing.write_text("x")
+    out = existing if where == "file" else existing / "run"
+    assert pretrain(tiny_unlabelled, out) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and ("is a file" in err or "not writable" in err)
+    assert existing.read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to read-only folders")
+def test_read_only_out_is_explained(tiny_unlabelled, tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    assert pretrain(tiny_unlabelled, locked / "run") == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_init_inside_out_is_refused(tmp_path, capsys):
+    """Fine-tuning into the pretraining run's own folder would replace its checkpoint."""
+    run = tmp_path / "run"
+    run.mkdir()
+    SplitBrain("simple", width=0.25).save(run / "best.keras")
+    (run / "config.json").write_text(json.dumps(dict.fromkeys(RUN_CONFIG_KEYS, 0)))
+    assert main(["--stage", "finetune", "--init", str(run), "--out", str(run),
+                 "--overwrite"]) == 2
+    assert "lies inside --out" in capsys.readouterr().err
+    assert (run / "best.keras").exists()
+
+
+# interruptions and a full disk
+
+
+def test_log_and_resume_state_are_one_step(tiny_unlabelled, tmp_path, monkeypatch):
+    """A kill after an epoch's log row but before its state is committed reruns that epoch
+    once: the crash is injected at the commit (the rename of backup/state.json)."""
+    run = tmp_path / "run"
+    real_replace = os.replace
+
+    def crash_on_second_commit(src, dst):
+        if Path(dst).name == "state.json" and (Path(dst).exists()):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(keras_sb.safe_io.os, "replace", crash_on_second_commit)
+    assert pretrain(tiny_unlabelled, run, "--epochs", "3") == 130
+    assert logged_epochs(run) == [0, 1]  # epoch 2's row is there, its state is not
+    monkeypatch.setattr(keras_sb.safe_io.os, "replace", real_replace)
+    assert pretrain(tiny_unlabelled, run, "--epochs", "3") == 0
+    assert_complete(run, 3)
+
+
+@pytest.mark.parametrize("failure", ["space_check", "write_error"])
+def test_full_disk_is_reported_and_the_run_resumes_once_space_is_freed(
+        tiny_unlabelled, tmp_path, monkeypatch, capsys, caplog, failure):
+    run = tmp_path / "run"
+    saves = []
+    real_save = keras.Model.save
+
+    def filling_disk(model, path, *args, **kwargs):
+        saves.append(path)
+        if len(saves) == 3:  # epoch 2's best.keras
+            if failure == "write_error":
+                Path(path).write_bytes(b"PK\x03\x04 half a zip")
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            raise keras_sb.safe_io.DiskFullError(errno.ENOSPC, f"not enough free disk space "
+                                                 f"in {Path(path).parent}")
+        real_save(model, path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", filling_disk)
+    assert pretrain(tiny_unlabelled, run, "--epochs", "3") == 1
+    err = capsys.readouterr().err
+    assert "space" in err and "rerun the same command" in err
+    assert zipfile.is_zipfile(run / "best.keras")  # the previous good copy, untouched
+    assert not list(run.glob(".tmp-*"))
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    caplog.set_level(logging.INFO, logger="keras_sb")
+    assert pretrain(tiny_unlabelled, run, "--epochs", "3") == 0
+    assert "resuming after epoch 1 of 3" in caplog.text
+    assert_complete(run, 3)
+
+
+def test_space_is_checked_before_a_checkpoint_is_written(tmp_path, monkeypatch):
+    model = SplitBrain("simple", width=0.25)
+    monkeypatch.setattr(keras_sb.safe_io.shutil, "disk_usage",
+                        lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 2**20, 2**20))
+    with pytest.raises(keras_sb.safe_io.DiskFullError, match="MiB free"):
+        keras_sb.safe_io.save_model(model, tmp_path / "best.keras")
+    assert list(tmp_path.iterdir()) == []
+
+
+def committed_epochs(run: Path) -> int:
+    state = run / "backup" / "state.json"
+    return json.loads(state.read_text())["epochs"] if state.exists() else 0
+
+
+def wait_until(condition, process: subprocess.Popen, seconds: float = 240) -> None:
+    deadline = time.time() + seconds
+    while process.poll() is None and not condition() and time.time() < deadline:
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_kills_at_random_moments_never_break_the_run(tiny_unlabelled, tmp_path):
+    """SIGKILL six times at random moments (during start-up, and within a second and a half
+    after an epoch was committed: the next epoch, its checkpoints, log and state writes),
+    then let the run finish."""
+    run = tmp_path / "run"
+    epochs = 8
+    command = [sys.executable, str(ROOT / "train.py"), "--data", str(tiny_unlabelled),
+               "--out", str(run), "--epochs", str(epochs), "--patience", "9", *FAST]
+    rng = random.Random(0)
+    committed = []
+    for attempt in range(6):
+        launched, before = time.time(), committed_epochs(run)
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        config = run / "config.json"
+        wait_until(lambda c=config, t=launched: c.exists() and c.stat().st_mtime >= t, process)
+        if attempt % 2:
+            wait_until(lambda b=before: committed_epochs(run) > b, process)
+            time.sleep(rng.uniform(0.0, 1.5))
+        else:
+            time.sleep(rng.uniform(0.0, 3.0))
+        assert process.poll() is None, "the run ended before it was killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        committed.append(committed_epochs(run))
+    assert 0 < committed[-1] < epochs, committed
+    finish = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert finish.returncode == 0, finish.stderr
+    assert_complete(run, epochs)
+
+
+# divergence and numeric flags
+
+
+def test_divergence_stops_with_an_error_and_saves_nothing_non_finite(tiny_unlabelled,
+                                                                      tmp_path, capsys):
+    run = tmp_path / "run"
+    assert pretrain(tiny_unlabelled, run, "--epochs", "3", "--learning-rate", "1e38") == 1
+    err = capsys.readouterr().err
+    assert "training diverged" in err and "--learning-rate" in err
+    assert not (run / "summary.json").exists()
+    for name in ("best.keras", "last.keras"):
+        if (run / name).exists():
+            model = keras.saving.load_model(run / name, compile=False)
+            assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--learning-rate", "nan"], "--learning-rate must be a finite number"),
+    (["--learning-rate", "inf"], "--learning-rate must be a finite number"),
+    (["--width", "0"], "--width must be greater than 0"),
+    (["--width", "-1"], "--width must be greater than 0"),
+    (["--patience", "-3"], "--patience must be at least 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--lr-decay", "nan"], "--lr-decay must be a finite number"),
+    (["--seed", "-1"], "--seed must be at least 0"),
+    (["--stage", "evaluate", "--model", "x.keras", "--batch-size", "0"],
+     "--batch-size must be at least 1"),
+    (["--stage", "export", "--model", "x.keras", "--out", "m/1", "--temperature", "nan"],
+     "--temperature must be a finite number"),
+    (["--stage", "export", "--model", "x.keras", "--out", "m/1", "--temperature", "0"],
+     "--temperature must be greater than 0"),
+    (["--stage", "linprobe", "--top-k", "0"], "--top-k must be at least 1"),
+])
+def test_numeric_flags_out_of_range_are_refused(argv, message, tmp_path, capsys):
+    if "--out" not in argv:
+        argv = [*argv, "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+# other stages' outputs and checkpoints
+
+
+def test_export_and_evaluate_out_that_is_a_file_is_refused(tmp_path, capsys):
+    model = tmp_path / "classifier.keras"
+    SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, ["a", "b", "c"]).save(model)
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    for stage in ("export", "evaluate"):
+        assert main(["--stage", stage, "--model", str(model), "--out", str(taken)]) == 2
+        assert str(taken) in capsys.readouterr().err
+    assert taken.read_text() == "x"
+
+
+def test_export_writes_a_version_folder_in_one_step(tmp_path):
+    model = tmp_path / "classifier.keras"
+    SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, ["a", "b", "c"]).save(model)
+    out = tmp_path / "models" / "sb" / "1"
+    assert main(["--stage", "export", "--model", str(model), "--out", str(out)]) == 0
+    assert (out / "saved_model.pb").exists()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["1"]  # no temporary left
+    assert main(["--stage", "export", "--model", str(model), "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize("contents", [b"", b"junk", b"PK\x03\x04 truncated"])
+def test_damaged_checkpoint_is_reported_as_damaged(tmp_path, capsys, contents):
+    broken = tmp_path / "best.keras"
+    broken.write_bytes(contents)
+    assert main(["--stage", "evaluate", "--model", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a .keras file" in err and "not found" not in err.lower()
