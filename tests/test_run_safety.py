@@ -22,6 +22,7 @@ import pytest
 import keras_sb.safe_io
 from keras_sb.cli import main
 from keras_sb.models import SplitBrain, SplitBrainClassifier
+from keras_sb.training.callbacks import ResumableEarlyStopping
 from keras_sb.training.run_folder import RUN_CONFIG_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,3 +296,14 @@ def test_damaged_checkpoint_is_reported_as_damaged(tmp_path, capsys, contents):
     assert main(["--stage", "evaluate", "--model", str(broken)]) == 2
     err = capsys.readouterr().err
     assert "is not a .keras file" in err and "not found" not in err.lower()
+
+
+def test_resumed_early_stopping_counts_the_epochs_before_the_interruption():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stopping = ResumableEarlyStopping([1.0, 0.5, 0.6, 0.7], monitor="val_loss", mode="min",
+                                      patience=3)
+    stopping.set_model(model)
+    stopping.on_train_begin()
+    assert (stopping.best, stopping.best_epoch, stopping.wait) == (0.5, 1, 2)
+    stopping.on_epoch_end(4, {"val_loss": 0.8})
+    assert model.stop_training
