@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 import keras_sb  # noqa: F401  (imports TensorFlow quietly)
+from keras_sb.checkpoints import CheckpointError
 from keras_sb.demo import (
     DEFAULT_HOST,
     DEFAULT_MAX_UPLOAD_MB,
@@ -20,7 +21,6 @@ from keras_sb.demo import (
     serve,
 )
 from keras_sb.models import DEFAULT_MODEL
-from keras_sb.training.run_folder import RunFolderError
 
 
 def megabytes(text: str) -> float:
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         model = load_classifier(args.model)
-    except RunFolderError as error:
+    except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     serve(build_demo(model, args.model), args.host, args.port, args.max_upload_mb)

@@ -37,7 +37,6 @@ from tensorflow.python.profiler.option_builder import ProfileOptionBuilder
 from keras_sb.data import SAMPLE_DATA, ImageSource, open_images
 from keras_sb.export import export_saved_model
 from keras_sb.models import SplitBrain, SplitBrainClassifier
-from keras_sb.models.split_brain import compile_for_pretraining
 from keras_sb.threads import HALVES, available_cores, intra_op_threads, share_cores_between_halves
 from keras_sb.training.pretrain import pretraining_dataset
 
@@ -102,7 +101,7 @@ def batches_from_files(source: ImageSource, model: SplitBrain, batch_size: int,
     repeated = copy.copy(source)
     repeated.items, repeated.labels = np.tile(source.items, repeats), np.tile(source.labels,
                                                                                repeats)
-    return pretraining_dataset(repeated, model.codec, model.image_size, batch_size,
+    return pretraining_dataset(repeated, model.task, model.image_size, batch_size,
                                training=True, seed=SEED)
 
 
@@ -248,7 +247,7 @@ def run(s: Settings, say: Callable[[str], None] = print) -> dict:
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(SEED)
     source = open_images(s.data, "unlabelled")
-    model = compile_for_pretraining(SplitBrain(s.encoder, s.width), 1e-3)
+    model = SplitBrain(s.encoder, s.width).compile_for_pretraining(1e-3)
     batches = s.warmup + s.steps
     say(f"{s.encoder} x{s.width}, batch {s.batch_size}, best of {s.repeats} x {s.steps} steps, "
         f"{policy}; {source.description}")

@@ -34,6 +34,11 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def flag_fields(config_cls: type) -> list[dataclasses.Field]:
+    """The fields of a stage's config that are flags (those with ``--help`` text)."""
+    return [f for f in dataclasses.fields(config_cls) if "help" in f.metadata]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train.py",
@@ -44,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="protocol to run (default: pretrain)")
     fields: dict[str, list[tuple[str, dataclasses.Field]]] = {}
     for stage, (config_cls, _) in STAGES.items():
-        for f in dataclasses.fields(config_cls):
+        for f in flag_fields(config_cls):
             fields.setdefault(f.name, []).append((stage, f))
     for name, uses in fields.items():
         first = uses[0][1]
@@ -70,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     share_cores_between_halves()
     stage = args.pop("stage")
     config_cls, run_stage = STAGES[stage]
-    unknown = sorted(set(args) - {f.name for f in dataclasses.fields(config_cls)})
+    unknown = sorted(set(args) - {f.name for f in flag_fields(config_cls)})
     try:
         if unknown:
             raise ValueError(f"{', '.join(map(_flag, unknown))} does not apply to --stage {stage}")

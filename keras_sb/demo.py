@@ -23,10 +23,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keras_sb.checkpoints import load_checkpoint
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.safe_io import atomic_path
-from keras_sb.training.run_folder import load_checkpoint
 from keras_sb.visualize import PANELS, reconstructions
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "demo_examples"
@@ -133,10 +133,11 @@ def classify(model: SplitBrainClassifier, rgb: np.ndarray) -> dict[str, float]:
 
 def panels(model: SplitBrainClassifier, rgb: np.ndarray,
            temperature: float) -> list[tuple[np.ndarray, str]]:
-    """Captioned uint8 panels (``GALLERY_PANELS``), upscaled to ``PANEL_SIDE`` pixels."""
+    """Captioned uint8 panels (those of ``GALLERY_PANELS`` the model's objective has),
+    upscaled to ``PANEL_SIDE`` pixels."""
     images = reconstructions(model, rgb[None], temperature)
     items = []
-    for name in GALLERY_PANELS:
+    for name in (name for name in GALLERY_PANELS if name in images):
         tile = Image.fromarray(images[name][0]).resize((PANEL_SIDE, PANEL_SIDE), Image.NEAREST)
         items.append((np.asarray(tile), PANELS[name]))
     return items
@@ -159,8 +160,8 @@ def analyse(model: SplitBrainClassifier, source: ImageSource | None,
     temperature = min(max(float(temperature), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
     label = classify(model, rgb)
     status = f"Input: {note}." if note else f"Input: used as is ({size}x{size} RGB)."
-    if model.feature_layer != "logits":
-        status += (f" This classifier keeps the encoders only up to {model.feature_layer}, "
+    if not model.has_pretext_heads:
+        status += (f" This classifier keeps the backbones only up to {model.feature_layer}, "
                    "so it cannot show colorizations.")
         return DemoOutput(label, [], status)
     return DemoOutput(label, panels(model, rgb, temperature), status)
@@ -192,7 +193,8 @@ lightness **L** and colour **ab**. One network learns to predict the colours fro
 (**L→ab**, colorization), the other the lightness from the colours (**ab→L**), with no labels.
 A classifier on the features of both networks then names the image.
 
-**Model** `{model_name}`: `{backbone["encoder"]}` encoders (width {backbone["width"]}),
+**Model** `{model_name}`: `{backbone["encoder"]}` backbones (width {backbone["width"]},
+objective `{model.task.objective}`),
 {model.head} head on `{model.feature_layer}` features, {len(model.class_names)} classes:
 {classes}. Any image is brought to {size}x{size} as in evaluation."""
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from keras_sb.color import decode_channels, encode_channels
+from keras_sb.color import encode_channels
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
-from keras_sb.visualize import decode_predictions
 
 log = logging.getLogger("keras_sb")
 
@@ -45,7 +44,7 @@ def _classify_fn(model: SplitBrainClassifier, size: int) -> Callable:
 
 
 def _features_fn(model: SplitBrainClassifier, size: int) -> Callable:
-    extractor = keras.Model(model.input, model.get_layer("features").output)
+    extractor = keras.Model(model.input, model.get_layer("feature_norm").input)
 
     def features(image_bytes):
         return {"features": extractor(preprocess(image_bytes, size), training=False)}
@@ -54,13 +53,13 @@ def _features_fn(model: SplitBrainClassifier, size: int) -> Callable:
 
 
 def _colorize_fn(model: SplitBrainClassifier, size: int, temperature: float) -> Callable:
-    codec = model.codec
+    task = model.task
 
     def colorize(image_bytes):
-        channels = encode_channels(preprocess(image_bytes, size), codec.color_space)
-        ab, _ = decode_predictions(codec, model.pretext_outputs(channels), [size, size],
-                                   temperature)
-        rgb = decode_channels(tf.concat([channels[..., :1], ab], axis=-1), codec.color_space)
+        channels = encode_channels(preprocess(image_bytes, size), task.codec.color_space)
+        ab = task.predicted_channels(model.pretext_outputs(channels), temperature)["ab"]
+        ab = tf.image.resize(ab, [size, size])
+        rgb = task.codec.decode_rgb(tf.concat([channels[..., :1], ab], axis=-1))
         return {"colorized": tf.cast(tf.round(rgb * 255.0), tf.uint8)}
 
     return colorize
@@ -90,11 +89,11 @@ def export_saved_model(model: SplitBrainClassifier, out_dir: str | Path,
     size = model.input_shape[1]
     endpoints = {"serving_default": _classify_fn(model, size),
                  "features": _features_fn(model, size)}
-    if model.feature_layer == "logits":
+    if model.has_pretext_heads and model.task.predicts("ab"):
         endpoints["colorize"] = _colorize_fn(model, size, temperature)
     else:
-        log.warning("No colorize signature: this classifier keeps the encoders only up to %r",
-                    model.feature_layer)
+        log.warning("No colorize signature: this classifier predicts no colours (objective "
+                    "%s, features %r)", model.task.objective, model.feature_layer)
     archive = keras.export.ExportArchive()
     archive.track(model)
     described = [_describe(name, archive.add_endpoint(name, fn, [IMAGE_BYTES]))

@@ -1,8 +1,8 @@
-"""Quantised 12x12 targets for the two halves, and decoding of predicted distributions.
+"""The 12x12 target grid, its quantisation, and decoding of predicted distributions.
 
-Both halves are per-pixel classifiers: the lightness half predicts one of ``l_bins`` bins of
-channel 0, the colour half one class for the pair of channels 1:3, either on an n x n grid
-(``grid:N``, the seed system) or on the paper's in-gamut ab grid of step 10 (``gamut``).
+Classification objectives predict, per pixel of the grid, one of ``l_bins`` bins of channel 0
+(L) or one class for the pair of channels 1:3 (ab), either on an n x n grid (``grid:N``, the
+original system) or on the paper's in-gamut ab grid of step 10 (``gamut``).
 Channels are the normalised [0, 1] channels of :func:`keras_sb.color.encode_channels`.
 """
 
@@ -13,7 +13,13 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from keras_sb.color import LAB_RANGES, encode_channels, lab_ab_to_channels, rgb_to_lab
+from keras_sb.color import (
+    LAB_RANGES,
+    decode_channels,
+    encode_channels,
+    lab_ab_to_channels,
+    rgb_to_lab,
+)
 from keras_sb.data.decode import as_float
 
 GAMUT_STEP = 10.0
@@ -129,23 +135,31 @@ class TargetCodec:
         cell = tf.clip_by_value(cell, 0, 2 * _GAMUT_CELL_RADIUS)
         return tf.gather_nd(tf.constant(_gamut_lookup()), cell)
 
-    def encode(self, rgb: tf.Tensor, compiled: bool = False
-               ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """RGB image(s) [..., H, W, 3], uint8 or in [0, 1] -> (float32 channels,
-        {"color", "lightness"} int32 targets).
+    def encode(self, rgb: tf.Tensor, compiled: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """RGB image(s) [..., H, W, 3], uint8 or in [0, 1] -> (float32 channels, the channels
+        of the target grid [..., T, T, 3], T = ``target_size``).
 
-        Targets come from an anti-aliased bilinear downsample of the RGB image to
-        ``target_size`` x ``target_size``. ``compiled``: convert the colours with XLA, which
-        fuses the conversion into one loop over the pixels (meant for the input pipeline: it
-        compiles again for each new input shape).
+        The grid is an anti-aliased bilinear downsample of the RGB image. ``compiled``:
+        convert the colours with XLA, which fuses the conversion into one loop over the pixels
+        (meant for the input pipeline: it compiles again for each new input shape).
         """
         rgb = tf.convert_to_tensor(rgb)
         rgb = rgb if rgb.dtype == tf.uint8 else tf.cast(rgb, tf.float32)
         small_rgb = tf.image.resize(rgb, [self.target_size] * 2, antialias=True)  # float32
         small_rgb = small_rgb / 255.0 if rgb.dtype == tf.uint8 else small_rgb
         convert = self._compiled_channels if compiled else self._channels
-        channels, small = convert(rgb, tf.clip_by_value(small_rgb, 0.0, 1.0))
-        return channels, {"color": self.quantize_ab(small), "lightness": self.quantize_l(small)}
+        return convert(rgb, tf.clip_by_value(small_rgb, 0.0, 1.0))
+
+    def quantize(self, channels: tf.Tensor, part: str) -> tf.Tensor:
+        """[..., 3] channels -> int32 classes [...] of ``part``: ``L`` or ``ab``."""
+        return self.quantize_l(channels) if part == "L" else self.quantize_ab(channels)
+
+    def num_classes(self, part: str) -> int:
+        return self.l_bins if part == "L" else self.num_ab_classes
+
+    def centers(self, part: str) -> np.ndarray:
+        """[classes, channels] centres of ``part``'s classes in channel units."""
+        return self.l_centers() if part == "L" else self.ab_centers()
 
     def _channels(self, rgb: tf.Tensor, small_rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The channels of the image and of its downsampled copy (its range from the image)."""
@@ -156,6 +170,10 @@ class TargetCodec:
     @functools.cached_property
     def _compiled_channels(self):
         return tf.function(self._channels, jit_compile=True)
+
+    def decode_rgb(self, channels: tf.Tensor) -> tf.Tensor:
+        """[..., 3] channels of this codec's colour space -> RGB in [0, 1]."""
+        return decode_channels(channels, self.color_space)
 
     def get_config(self) -> dict:
         return {

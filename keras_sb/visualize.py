@@ -8,10 +8,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
-from keras_sb.color import decode_channels
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
-from keras_sb.targets import TargetCodec, decode_distribution
 
 PANELS = {
     "input": "input",
@@ -28,46 +26,36 @@ def _gray(values: tf.Tensor) -> tf.Tensor:
     return tf.repeat(tf.clip_by_value(values, 0.0, 1.0), 3, axis=-1)
 
 
-def decode_predictions(codec: TargetCodec, outputs: dict, size, temperature: float):
-    """Pretext logits -> (ab [N, S, S, 2], L [N, S, S, 1]) channels: annealed means at
-    ``temperature``, upsampled bilinearly from the 12x12 grid to ``size``. Graph-friendly."""
-    ab = decode_distribution(outputs["color"], codec.ab_centers(), "annealed", temperature)
-    lightness = decode_distribution(outputs["lightness"], codec.l_centers(), "annealed",
-                                    temperature)
-    return tf.image.resize(ab, size), tf.image.resize(lightness, size)
-
-
 def reconstructions(model: SplitBrain | SplitBrainClassifier, rgb: np.ndarray,
                     temperature: float = 0.38) -> dict:
     """RGB images [N, S, S, 3] in [0, 1] -> {panel name: [N, S, S, 3] uint8} (see PANELS).
 
-    ``model`` is a pretraining checkpoint or a classifier on the ``logits`` features.
-    Predicted distributions are decoded by the annealed mean at ``temperature``; the 12x12
-    targets are shown as blocks (nearest-neighbour upsampling).
+    ``model`` is a pretraining checkpoint or a classifier on the ``logits`` features; the
+    panels are those its objective has (a colorization model predicts no lightness).
+    Predictions are decoded at ``temperature`` (see ``PretextTask.predicted_channels``) and
+    upsampled bilinearly; the 12x12 targets are shown as blocks (nearest-neighbour).
     """
-    codec = model.codec
+    task = model.task
     size = rgb.shape[1:3]
-    channels, targets = codec.encode(rgb)
-    outputs = model.pretext_outputs(channels)
-    predicted_ab, predicted_l = decode_predictions(codec, outputs, size, temperature)
-
-    def blocks(centers, classes):
-        return tf.image.resize(tf.gather(centers, classes), size, method="nearest")
-
-    target_ab = blocks(codec.ab_centers(), targets["color"])
-    target_l = blocks(codec.l_centers(), targets["lightness"])
+    channels, targets = task.encode(rgb)
     lightness = channels[..., :1]
-    panels = {
-        "input": tf.convert_to_tensor(rgb, tf.float32),
-        "lightness_input": _gray(lightness),
-        "target_color": decode_channels(tf.concat([lightness, target_ab], -1), codec.color_space),
-        "predicted_color": decode_channels(tf.concat([lightness, predicted_ab], -1),
-                                           codec.color_space),
-        "target_lightness": _gray(target_l),
-        "predicted_lightness": _gray(predicted_l),
-        "recombined": decode_channels(tf.concat([predicted_l, predicted_ab], -1),
-                                      codec.color_space),
-    }
+    panels = {"input": tf.convert_to_tensor(rgb, tf.float32), "lightness_input": _gray(lightness)}
+    predicted = {part: tf.image.resize(values, size) for part, values in
+                 task.predicted_channels(model.pretext_outputs(channels), temperature).items()}
+    target = {part: tf.image.resize(values, size, method="nearest")
+              for part, values in task.target_channels(targets).items()}
+
+    def colour(l_channel, ab):
+        return task.codec.decode_rgb(tf.concat([l_channel, ab], -1))
+
+    if "ab" in predicted:
+        panels["target_color"] = colour(lightness, target["ab"])
+        panels["predicted_color"] = colour(lightness, predicted["ab"])
+    if "L" in predicted:
+        panels["target_lightness"] = _gray(target["L"])
+        panels["predicted_lightness"] = _gray(predicted["L"])
+    if "ab" in predicted and "L" in predicted:
+        panels["recombined"] = colour(predicted["L"], predicted["ab"])
     return {k: tf.cast(tf.round(v * 255.0), tf.uint8).numpy() for k, v in panels.items()}
 
 

@@ -20,7 +20,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_sb.data import open_images  # noqa: E402
-from keras_sb.models.split_brain import SplitBrain, compile_for_pretraining  # noqa: E402
+from keras_sb.models.split_brain import SplitBrain  # noqa: E402
 from keras_sb.training.distribute import select_strategy  # noqa: E402
 
 GLOBAL_BATCH = 8
@@ -31,7 +31,7 @@ def main(data_dir: str) -> None:
     images = np.stack([im for im, _ in source.dataset().take(16).as_numpy_iterator()]) / 255
     keras.utils.set_random_seed(0)
     reference = SplitBrain("simple", width=0.5, ab_bins="grid:10")
-    channels, targets = reference.codec.encode(images)
+    channels, targets = reference.task.encode(images)
     weights = reference.get_weights()
     results = {}
     for name in ("default", "mirrored"):
@@ -39,7 +39,7 @@ def main(data_dir: str) -> None:
         with strategy.scope():
             model = SplitBrain("simple", width=0.5, ab_bins="grid:10")
             model.set_weights(weights)
-            compile_for_pretraining(model, 1e-3)
+            model.compile_for_pretraining(1e-3)
         dataset = tf.data.Dataset.from_tensor_slices((channels, targets)).batch(GLOBAL_BATCH)
         history = model.fit(dataset, epochs=3, verbose=0)
         outputs = model.predict(channels[:4], verbose=0)

@@ -1,13 +1,20 @@
-"""Keras functional models: per-pixel encoders, the split-brain pair and classifiers."""
+"""Keras functional models: head-less backbones, the pretext model and classifiers."""
 
 from pathlib import Path
 
+from keras_sb.models.backbones import BACKBONES, Backbone, build_backbone, register_backbone
 from keras_sb.models.classifier import SplitBrainClassifier
-from keras_sb.models.encoders import ENCODERS, Encoder, build_encoder
+from keras_sb.models.objectives import (
+    OBJECTIVES,
+    Direction,
+    PretextTask,
+    register_objective,
+)
 from keras_sb.models.split_brain import SplitBrain
 
 # The small fine-tuned classifier shipped with the package (see its README).
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "default_model" / "classifier.keras")
 
-__all__ = ["DEFAULT_MODEL", "ENCODERS", "Encoder", "SplitBrain", "SplitBrainClassifier",
-           "build_encoder"]
+__all__ = ["BACKBONES", "DEFAULT_MODEL", "OBJECTIVES", "Backbone", "Direction", "PretextTask",
+           "SplitBrain", "SplitBrainClassifier", "build_backbone", "register_backbone",
+           "register_objective"]

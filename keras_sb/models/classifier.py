@@ -1,4 +1,4 @@
-"""Image classifiers on the features of a (pretrained or random) split-brain pair."""
+"""Image classifiers on the features of a (pretrained or random) pretext model's backbones."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from keras import layers
 
 from keras_sb.color import encode_channels
 from keras_sb.models.base import ConfigurableModel
-from keras_sb.models.split_brain import SplitBrain
+from keras_sb.models.objectives import CHANNELS
+from keras_sb.models.split_brain import LOGITS, SplitBrain
 
 HEADS = ("shallow", "mlp")
 
@@ -29,17 +30,6 @@ class ColorChannels(layers.Layer):
         return {**super().get_config(), "color_space": self.color_space}
 
 
-def _half_extractor(encoder: keras.Model, layer: str) -> keras.Model:
-    """A model sharing ``encoder``'s layers that outputs ``layer`` (a layer name)."""
-    names = [lay.name for lay in encoder.layers]
-    if layer not in names:
-        useful = [n for n in names if n.endswith(("_relu", "pool", "_concat")) or n == "logits"]
-        raise ValueError(f"--feature-layer {layer!r} is not a layer of the {encoder.name} "
-                         f"encoder; choose one of: {', '.join(useful)}")
-    return keras.Model(encoder.input, encoder.get_layer(layer).output,
-                       name=f"{encoder.name}_{layer}")
-
-
 def _pool_to(features, max_dims: int, name: str):
     """Average-pool [H, W, C] features so that H' * W' * C <= max_dims (H' = W')."""
     side, channels = features.shape[1], features.shape[-1]
@@ -52,25 +42,26 @@ def _pool_to(features, max_dims: int, name: str):
 
 @keras.saving.register_keras_serializable(package="keras_sb")
 class SplitBrainClassifier(ConfigurableModel):
-    """RGB [S, S, 3] in [0, 1] -> class logits, from both halves' features.
+    """RGB [S, S, 3] in [0, 1] -> class logits, from the features of a pretext model's
+    backbones (two for ``split_brain``, one for ``colorization``).
 
-    Features are the output of ``feature_layer`` in both encoders (``logits``: the 12x12
-    predictions, the seed's protocol), each average-pooled to at most ``feature_dims / 2``
-    values, flattened and concatenated, then normalised by a BatchNorm without scale or shift
-    (as in MAE's linear probe) and fed to the head: ``shallow`` (one linear layer) or ``mlp``
-    (linear 1000, BatchNorm, ReLU, linear).
+    Features are each backbone's ``feature_layer`` (a stage such as ``conv3``, or ``logits``:
+    the heads' 12x12 outputs, the original system's protocol), each average-pooled to at
+    most ``feature_dims`` / (number of backbones) values, flattened and concatenated, then
+    normalised by a BatchNorm without scale or shift (as in MAE's linear probe) and fed to the
+    head: ``shallow`` (one linear layer) or ``mlp`` (linear 1000, BatchNorm, ReLU, linear).
 
     Args:
-        backbone: a ``SplitBrain`` (or its serialised config).
+        backbone: a ``SplitBrain`` pretext model (or its serialised config).
         num_classes: classes to predict; class_names: their names (kept in the config).
         head: ``shallow`` or ``mlp``.
-        feature_layer: layer name inside the encoders (e.g. ``conv3_relu``) or ``logits``.
+        feature_layer: backbone stage or ``logits``.
         feature_dims: cap on the concatenated feature size.
-        freeze_backbone: keep the encoders fixed (BatchNorm in inference mode).
+        freeze_backbone: keep the backbones fixed (BatchNorm in inference mode).
     """
 
     def __init__(self, backbone: SplitBrain | dict, num_classes: int, class_names=None,
-                 head: str = "shallow", feature_layer: str = "logits",
+                 head: str = "shallow", feature_layer: str = LOGITS,
                  feature_dims: int = 28800, freeze_backbone: bool = False, **kwargs):
         if isinstance(backbone, dict):
             backbone = keras.saving.deserialize_keras_object(backbone)
@@ -80,14 +71,13 @@ class SplitBrainClassifier(ConfigurableModel):
         image = keras.Input((size, size, 3), name="image")
         channels = ColorChannels(backbone.codec.color_space, name="color_channels",
                                  dtype="float32")(image)  # colour maths in float32
-        halves = [("color_net", channels[..., :1]), ("lightness_net", channels[..., 1:])]
-        features, extractors = [], []
-        for net, inputs in halves:
-            extractors.append(_half_extractor(backbone.get_layer(net), feature_layer))
-            x = extractors[-1](inputs, training=False if freeze_backbone else None)
-            x = _pool_to(x, feature_dims // 2, f"{net}_pool")
-            features.append(layers.Flatten(name=f"{net}_flatten")(x))
-        x = layers.Concatenate(name="features")(features)
+        extractors = backbone.feature_models(feature_layer)
+        features = []
+        for name, (part, extractor) in extractors.items():
+            x = extractor(channels[..., part], training=False if freeze_backbone else None)
+            x = _pool_to(x, feature_dims // len(extractors), f"{name}_pool")
+            features.append(layers.Flatten(name=f"{name}_flatten")(x))
+        x = layers.Concatenate(name="features")(features) if len(features) > 1 else features[0]
         # momentum 0.9: with few labels an epoch is a handful of steps, and the default 0.99
         # leaves the inference statistics far from the features (measured: val loss 61).
         x = layers.BatchNormalization(momentum=0.9, center=False, scale=False,
@@ -98,10 +88,11 @@ class SplitBrainClassifier(ConfigurableModel):
             x = layers.ReLU(name="mlp_relu")(x)
         logits = layers.Dense(num_classes, dtype="float32", name="class_logits")(x)
         super().__init__(inputs=image, outputs=logits, **kwargs)
-        for part in extractors:  # after Model.__init__, whose trainable= argument resets them
-            part.trainable = not freeze_backbone
+        for _, extractor in extractors.values():  # after Model.__init__, which resets them
+            extractor.trainable = not freeze_backbone
         # Only the layers up to feature_layer belong to this model; the config keeps the rest.
         self.backbone_config = keras.saving.serialize_keras_object(backbone)
+        self.task = backbone.task
         self.codec = backbone.codec
         self.num_classes = num_classes
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
@@ -110,20 +101,21 @@ class SplitBrainClassifier(ConfigurableModel):
         self.feature_dims = feature_dims
         self.freeze_backbone = freeze_backbone
 
-    def pretext_outputs(self, channels) -> dict:
-        """Both halves' 12x12 predictions {"color", "lightness"} for [N, S, S, 3] channels.
+    @property
+    def has_pretext_heads(self) -> bool:
+        """True when the classifier holds the whole pretext model (``logits`` features)."""
+        return self.feature_layer == LOGITS
 
-        Only a classifier on the ``logits`` features holds the whole of both encoders.
-        """
-        if self.feature_layer != "logits":
-            raise ValueError(f"this classifier keeps the encoders only up to "
+    def pretext_outputs(self, channels) -> dict:
+        """The pretext model's outputs for [N, S, S, 3] channels (``logits`` features only:
+        other classifiers keep the backbones only up to their feature stage)."""
+        if not self.has_pretext_heads:
+            raise ValueError(f"this classifier keeps the backbones only up to "
                              f"{self.feature_layer!r}, so it cannot predict colours; use a "
                              f"finetune (logits) model or a pretraining checkpoint")
-        return {
-            "color": self.get_layer("color_net_logits")(channels[..., :1], training=False),
-            "lightness": self.get_layer("lightness_net_logits")(channels[..., 1:],
-                                                                training=False),
-        }
+        return {d.name: self.get_layer(f"{d.name}_{LOGITS}")(channels[..., CHANNELS[d.source]],
+                                                              training=False)
+                for d in self.task.directions}
 
     def init_args(self) -> dict:
         return {

@@ -1,57 +1,91 @@
-"""The split-brain pair: an L->ab colour net and an ab->L lightness net on one input."""
+"""The pretext model: the backbones of an objective, their per-pixel heads, targets and loss."""
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import layers
 
+from keras_sb.models.backbones import Backbone, build_backbone
 from keras_sb.models.base import ConfigurableModel
-from keras_sb.models.encoders import build_encoder
+from keras_sb.models.objectives import CHANNELS, Direction, PretextTask
 from keras_sb.targets import TargetCodec
 
-OUTPUTS = ("color", "lightness")
+LOGITS = "logits"  # the feature name of the heads' outputs (the original system's protocol)
 
 
 @keras.saving.register_keras_serializable(package="keras_sb")
 class SplitBrain(ConfigurableModel):
-    """Two encoders on the halves of a [S, S, 3] channel image (see ``encode_channels``).
+    """[S, S, 3] channel image (see ``encode_channels``) -> {direction name: T x T output}.
 
-    Outputs a dict: ``color`` [T, T, Q] logits over ab classes, predicted from channel 0,
-    and ``lightness`` [T, T, l_bins] logits over L bins, predicted from channels 1:3; T is
-    the encoders' output side (12 at 96 px) and the side of the targets.
+    For each direction of ``objective`` (see ``keras_sb.models.objectives``): a backbone
+    ``NAME_net`` on the direction's source channels and a head ``NAME_head`` on its deepest
+    stage, predicting the target channels on the T x T grid (12 at 96 px): logits over their
+    bins, or their values. The default objective, ``split_brain``, is the paper's pair: L->ab
+    (``color``) and ab->L (``lightness``), both per-pixel classifiers.
     The target settings are part of the config, so a checkpoint alone says how to build its
     inputs and decode its outputs (``self.codec``).
 
     Args:
-        encoder: architecture of both halves (see ``keras_sb.models.ENCODERS``).
-        width: channel multiplier of both halves.
+        encoder: architecture of every backbone (see ``keras_sb.models.BACKBONES``).
+        width: channel multiplier of the backbones.
         color_space: ``lab``, ``rgb`` or ``lab_distort``.
         l_bins: L classes; ab_bins: ``grid:N`` or ``gamut``.
         image_size: input side, a multiple of 8 (96 by default).
+        objective: a name in ``keras_sb.models.OBJECTIVES``.
     """
 
     def __init__(self, encoder: str = "simple", width: float = 1.0, color_space: str = "lab",
-                 l_bins: int = 100, ab_bins: str = "grid:10", image_size: int = 96, **kwargs):
-        codec = TargetCodec(color_space, l_bins, ab_bins)
+                 l_bins: int = 100, ab_bins: str = "grid:10", image_size: int = 96,
+                 objective: str = "split_brain", **kwargs):
+        task = PretextTask(objective, TargetCodec(color_space, l_bins, ab_bins))
         channels = keras.Input((image_size, image_size, 3), name="channels")
-        color_net = build_encoder(encoder, in_channels=1, num_classes=codec.num_ab_classes,
-                                  width=width, image_size=image_size, name="color_net")
-        lightness_net = build_encoder(encoder, in_channels=2, num_classes=l_bins, width=width,
-                                      image_size=image_size, name="lightness_net")
-        codec.target_size = color_net.output_shape[1]  # 12 at 96 px
-        outputs = {
-            "color": color_net(channels[..., :1]),
-            "lightness": lightness_net(channels[..., 1:]),
-        }
+        outputs = {}
+        for direction in task.directions:
+            backbone = build_backbone(encoder, in_channels=direction.in_channels, width=width,
+                                      image_size=image_size, name=f"{direction.name}_net")
+            features = backbone(channels[..., CHANNELS[direction.source]])[backbone.deepest]
+            head = layers.Conv2D(task.head_units(direction), backbone.head_kernel,
+                                 dtype="float32", name=f"{direction.name}_head")
+            outputs[direction.name] = head(features)  # float32 even under mixed precision
         super().__init__(inputs=channels, outputs=outputs, **kwargs)
-        self.codec = codec
+        task.codec.target_size = next(iter(outputs.values())).shape[1]  # 12 at 96 px
+        self.task = task
+        self.codec = task.codec
         self.encoder = encoder
         self.width = width
         self.image_size = image_size
+        self.objective = objective
+
+    def backbone(self, direction: Direction) -> Backbone:
+        return self.get_layer(f"{direction.name}_net")
+
+    def compile_for_pretraining(self, learning_rate: float) -> SplitBrain:
+        """Adam at ``learning_rate`` with the task's losses and metrics."""
+        self.compile(optimizer=keras.optimizers.Adam(learning_rate), **self.task.compile_args())
+        return self
 
     def pretext_outputs(self, channels) -> dict:
-        """Both halves' predictions {"color", "lightness"} for [N, S, S, 3] channels."""
+        """Every direction's T x T output for [N, S, S, 3] channels (inference mode)."""
         return self(channels, training=False)
+
+    def feature_models(self, feature: str) -> dict[str, tuple[slice, keras.Model]]:
+        """{direction name: (its input channels, a model of them -> its ``feature``)}:
+        ``feature`` is a stage of the backbones (e.g. ``conv3``) or ``logits``, the heads'
+        outputs. The models share this model's layers."""
+        models = {}
+        for d in self.task.directions:
+            backbone = self.backbone(d)
+            if feature == LOGITS:
+                head = self.get_layer(f"{d.name}_head")
+                model = keras.Model(backbone.input, head(backbone.output[backbone.deepest]),
+                                    name=f"{d.name}_{LOGITS}")
+            else:
+                try:
+                    model = backbone.stage_model(feature)
+                except ValueError as error:
+                    raise ValueError(f"--feature-layer: {error}, or {LOGITS}") from None
+            models[d.name] = (CHANNELS[d.source], model)
+        return models
 
     def init_args(self) -> dict:
         return {
@@ -61,51 +95,5 @@ class SplitBrain(ConfigurableModel):
             "l_bins": self.codec.l_bins,
             "ab_bins": self.codec.ab_bins,
             "image_size": self.image_size,
+            "objective": self.objective,
         }
-
-
-def label_logits(y_true, y_pred):
-    """The logit of each pixel's label: [B, H, W] from [B, H, W] labels, [B, H, W, K] logits."""
-    labels = tf.cast(y_true, tf.int32)[..., None]
-    return tf.gather(y_pred, labels, batch_dims=len(y_pred.shape) - 1)[..., 0]
-
-
-@keras.saving.register_keras_serializable(package="keras_sb")
-class PixelCrossEntropy(keras.losses.Loss):
-    """Cross-entropy of [B, H, W, K] logits against [B, H, W] int labels, averaged over all
-    B*H*W pixels (any batch size, including a partial last batch).
-
-    Computed as logsumexp(logits) - logits[label]: the same value and gradient as
-    ``SparseCategoricalCrossentropy(from_logits=True)``, about twice as fast on CPUs
-    (``python benchmarks/ops.py``).
-    """
-
-    def call(self, y_true, y_pred):
-        return tf.reduce_logsumexp(y_pred, axis=-1) - label_logits(y_true, y_pred)
-
-
-def pixel_hits(y_true, y_pred):
-    """1 where the label's logit is the highest of its pixel (a tie counts as a hit), else 0."""
-    return tf.cast(label_logits(y_true, y_pred) >= tf.reduce_max(y_pred, axis=-1), y_pred.dtype)
-
-
-@keras.saving.register_keras_serializable(package="keras_sb")
-class PixelAccuracy(keras.metrics.MeanMetricWrapper):
-    """Share of pixels whose label has the highest logit: ``SparseCategoricalAccuracy`` up to
-    ties, at a third of its cost on CPUs (a max instead of an argmax; ``benchmarks/ops.py``)."""
-
-    def __init__(self, name: str = "acc", dtype=None):
-        super().__init__(pixel_hits, name=name, dtype=dtype)
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype}
-
-
-def compile_for_pretraining(model: SplitBrain, learning_rate: float) -> SplitBrain:
-    """Adam, the sum of both halves' pixel cross-entropies, and per-pixel accuracy."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss={name: PixelCrossEntropy() for name in OUTPUTS},
-        metrics={name: [PixelAccuracy()] for name in OUTPUTS},
-    )
-    return model

@@ -9,17 +9,28 @@ from pathlib import Path
 
 from keras_sb.color import COLOR_SPACES
 from keras_sb.data import SAMPLE_DATA
-from keras_sb.models.encoders import ENCODERS
+from keras_sb.models import BACKBONES, OBJECTIVES
 from keras_sb.models.split_brain import SplitBrain
 from keras_sb.targets import TargetCodec
 from keras_sb.training.distribute import STRATEGIES
 
 
-def opt(default, help: str, **extra):
-    """A config field with its ``--help`` text and, if given, argparse ``choices`` and the
-    bounds :func:`check_numbers` enforces: ``minimum`` (inclusive), ``above`` and ``below``
-    (exclusive)."""
-    return field(default=default, metadata={"help": help, **extra})
+def opt(default, help: str, resume: bool = False, **extra):
+    """A config field that is a ``train.py`` flag, with its ``--help`` text and, if given,
+    argparse ``choices`` and the bounds :func:`check_numbers` enforces: ``minimum``
+    (inclusive), ``above`` and ``below`` (exclusive). ``resume``: the setting changes the
+    result, so a run folder holding other values of it is not resumed (:func:`resume_keys`)."""
+    return field(default=default, metadata={"help": help, "resume": resume, **extra})
+
+
+def fixed(default, resume: bool = True):
+    """A config field that is not a flag: a stage's fixed setting, recorded in config.json."""
+    return field(default=default, metadata={"resume": resume})
+
+
+def resume_keys(config) -> tuple[str, ...]:
+    """The fields of ``config`` declared with ``resume=True``."""
+    return tuple(f.name for f in dataclasses.fields(config) if f.metadata.get("resume"))
 
 
 def check_numbers(config) -> None:
@@ -43,25 +54,33 @@ def check_numbers(config) -> None:
 
 @dataclass
 class BackboneConfig:
-    """How the split-brain pair is built (when it is not loaded from a run)."""
+    """How the pretext model is built (when it is not loaded from a run): its constructor
+    arguments (``SplitBrain``)."""
 
-    encoder: str = opt("simple", "architecture of both halves", choices=sorted(ENCODERS))
-    width: float = opt(1.0, "channel multiplier (1 = seed widths, 0.5 = the paper's halves)",
-                       above=0)
-    color_space: str = opt("lab", "how the image is split in two", choices=COLOR_SPACES)
-    l_bins: int = opt(100, "classes for L (channel 0)", minimum=2)
+    encoder: str = opt("simple", "backbone architecture of every network", resume=True,
+                       choices=BACKBONES)
+    width: float = opt(1.0, "channel multiplier (1 = the original system's widths, 0.5 = the "
+                       "paper's halves)", resume=True, above=0)
+    color_space: str = opt("lab", "how the image is split in two", resume=True,
+                           choices=COLOR_SPACES)
+    l_bins: int = opt(100, "classes for L (channel 0)", resume=True, minimum=2)
     ab_bins: str = opt("grid:10", "classes for ab: grid:N (N*N cells) or gamut (in-gamut "
-                       "Lab cells of step 10; needs --color-space lab)")
+                       "Lab cells of step 10; needs --color-space lab)", resume=True)
     image_size: int = opt(96, "input side in pixels (multiple of 8); targets match the "
-                          "encoders' output side (12x12 at 96)", minimum=8)
+                          "backbones' output side (12x12 at 96)", resume=True, minimum=8)
+    objective: str = opt("split_brain", "pretext objective: split_brain (L->ab and ab->L "
+                         "classification), split_brain_regression (both, L2), colorization "
+                         "(L->ab), lightness (ab->L)", resume=True, choices=OBJECTIVES)
 
     def check_backbone(self) -> None:
         """Raise ValueError naming the flag for bins that cannot work."""
         TargetCodec(self.color_space, self.l_bins, self.ab_bins)
 
+    def backbone_settings(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(BackboneConfig)}
+
     def build_backbone(self) -> SplitBrain:
-        return SplitBrain(self.encoder, self.width, self.color_space, self.l_bins, self.ab_bins,
-                          self.image_size)
+        return SplitBrain(**self.backbone_settings())
 
 
 @dataclass
@@ -69,19 +88,21 @@ class RunConfig:
     """Data, optimisation and bookkeeping of a run."""
 
     data: str = opt(SAMPLE_DATA, "image folder: ssl_data_96 layout, STL-10 binaries, or any "
-                    "folder of images; default: the shipped sample")
+                    "folder of images; default: the shipped sample", resume=True)
     out: str = opt("", "training stages: run folder (default runs/STAGE-...), where "
                    "rerunning the same command resumes an interrupted run; evaluate: report "
                    "folder; export: SavedModel folder (required)")
     epochs: int = opt(20, "maximum epochs", minimum=1)
     batch_size: int = opt(64, "images per device per step (global batch = this x devices)",
-                          minimum=1)
-    learning_rate: float = opt(1e-3, "Adam learning rate of the first epoch", above=0)
+                          resume=True, minimum=1)
+    learning_rate: float = opt(1e-3, "Adam learning rate of the first epoch", resume=True,
+                               above=0)
     lr_decay: float = opt(0.95, "per-epoch LR multiplier (LR of epoch e = lr * decay^e)",
-                          above=0)
+                          resume=True, above=0)
     patience: int = opt(5, "early stopping: epochs without improvement before stopping",
                         minimum=0)
-    seed: int = opt(0, "seed for data sampling, shuffling and initial weights", minimum=0)
+    seed: int = opt(0, "seed for data sampling, shuffling and initial weights", resume=True,
+                    minimum=0)
     strategy: str = opt("auto", "device strategy (auto: mirrored when >1 GPU)",
                         choices=STRATEGIES)
     progress: bool = opt(True, "show a progress bar (otherwise one line per epoch)")

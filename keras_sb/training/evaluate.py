@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_sb.checkpoints import CheckpointError, load_checkpoint
 from keras_sb.data import SAMPLE_DATA, open_images
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.training.config import check_numbers, opt
-from keras_sb.training.run_folder import RunFolderError, load_checkpoint
 from keras_sb.training.supervised import evaluate_classifier, write_report
 
 log = logging.getLogger("keras_sb")
@@ -47,7 +47,7 @@ def evaluate(config: EvaluateConfig) -> dict:
     model = load_checkpoint(config.model, SplitBrainClassifier)
     source = open_images(config.data, config.split)
     if source.class_names != model.class_names:
-        raise RunFolderError(f"the classes of {source.location} ({source.class_names}) differ "
+        raise CheckpointError(f"the classes of {source.location} ({source.class_names}) differ "
                              f"from those the model was trained on ({model.class_names})")
     report = evaluate_classifier(model, source, config.batch_size, config.top_k)
     out = Path(config.out)

@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from keras_sb.checkpoints import load_checkpoint
 from keras_sb.export import export_saved_model
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.safe_io import atomic_path
 from keras_sb.training.config import check_numbers, opt
-from keras_sb.training.run_folder import load_checkpoint
 
 log = logging.getLogger("keras_sb")
 

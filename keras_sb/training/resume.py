@@ -33,10 +33,6 @@ class ResumeState(keras.callbacks.Callback):
         """The committed state ({"epochs": 0} when there is none)."""
         if self.state_file.exists():
             return json.loads(self.state_file.read_text())
-        legacy = self.folder / "training_metadata.json"  # Keras BackupAndRestore (older runs)
-        if legacy.exists() and (self.folder / "latest.weights.h5").exists():
-            epochs = json.loads(legacy.read_text())["epoch"]
-            return {"epochs": epochs, "weights": "latest.weights.h5", "complete": False}
         return {"epochs": 0, "complete": False}
 
     def restore(self, model: keras.Model) -> dict:

@@ -8,10 +8,7 @@ import json
 import logging
 import os
 import shutil
-import zipfile
 from pathlib import Path
-
-import keras
 
 from keras_sb.safe_io import remove_temporaries, write_text
 
@@ -25,6 +22,7 @@ RUN_CONFIG_KEYS = frozenset({"data", "out", "epochs", "batch_size", "learning_ra
 
 class RunFolderError(ValueError):
     """The run folder cannot be used as asked (names the folder and what to do)."""
+
 
 
 class RunFolder:
@@ -87,6 +85,11 @@ class RunFolder:
         if not self.config.exists():
             return
         old = self.read_config()
+        if "objective" not in old:
+            raise RunFolderError(
+                f"Run folder {self.path} holds a run of keras-sb 0.1, which cannot be resumed "
+                "or extended (its checkpoints still load, e.g. as --init). Pass another --out, "
+                "or --overwrite to delete that run.")
         changed = {k: (old.get(k), config.get(k)) for k in resume_keys
                    if old.get(k) != config.get(k)}
         if changed:
@@ -169,35 +172,3 @@ def _existing_parent(path: Path) -> Path:
         if parent.exists():
             return parent
     return Path.cwd()
-
-
-def checkpoint_path(path: str | Path, flag: str = "--model") -> Path:
-    """The .keras file ``path`` names: itself, or a run folder's ``best.keras`` (``last.keras``
-    when there is no best yet). Errors name ``flag`` and the path."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        run = RunFolder(path)
-        if not run.best.exists() and not run.last.exists():
-            raise RunFolderError(f"{flag} {path} holds no best.keras or last.keras: give a "
-                                 ".keras checkpoint or the folder of a run that has trained")
-        path = run.best if run.best.exists() else run.last
-    if not path.is_file():
-        raise RunFolderError(f"{flag} {path} does not exist: give a .keras checkpoint or a run "
-                             "folder holding best.keras")
-    return path
-
-
-def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--model"):
-    """The ``kind`` model saved at ``path`` (see :func:`checkpoint_path`)."""
-    path = checkpoint_path(path, flag)
-    if not zipfile.is_zipfile(path):  # Keras would report it as "File not found"
-        raise RunFolderError(f"{flag} {path} is not a .keras file: it is damaged, truncated "
-                             "(e.g. an interrupted copy) or in another format")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for a damaged or foreign file
-        raise RunFolderError(f"{flag} {path} could not be loaded: {error}") from error
-    if not isinstance(model, kind):
-        raise RunFolderError(f"{flag} {path} holds a {type(model).__name__}, not a "
-                             f"{kind.__name__}")
-    return model

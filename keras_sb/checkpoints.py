@@ -1,0 +1,62 @@
+"""Loading .keras checkpoints (files or run folders) with errors that say what to do; files of
+keras-sb 0.1 are converted on the way (``keras_sb.models.legacy``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zipfile
+from pathlib import Path
+
+import keras
+
+from keras_sb.models.legacy import convert, is_legacy
+
+log = logging.getLogger("keras_sb")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used (names the flag, the path and what to do)."""
+
+
+def checkpoint_path(path: str | Path, flag: str = "--model") -> Path:
+    """The .keras file ``path`` names: itself, or a run folder's ``best.keras`` (``last.keras``
+    when there is no best yet). Errors name ``flag`` and the path."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        found = [path / name for name in ("best.keras", "last.keras") if (path / name).exists()]
+        if not found:
+            raise CheckpointError(f"{flag} {path} holds no best.keras or last.keras: give a "
+                                  ".keras checkpoint or the folder of a run that has trained")
+        path = found[0]
+    if not path.is_file():
+        raise CheckpointError(f"{flag} {path} does not exist: give a .keras checkpoint or a run "
+                             "folder holding best.keras")
+    return path
+
+
+def checkpoint_config(path: Path, flag: str = "--model") -> dict:
+    """The model config stored in the .keras file ``path`` (no weights are read)."""
+    if not zipfile.is_zipfile(path):  # Keras would report it as "File not found"
+        raise CheckpointError(f"{flag} {path} is not a .keras file: it is damaged, truncated "
+                             "(e.g. an interrupted copy) or in another format")
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("config.json"))
+
+
+def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--model"):
+    """The ``kind`` model saved at ``path`` (see :func:`checkpoint_path`)."""
+    path = checkpoint_path(path, flag)
+    legacy = is_legacy(checkpoint_config(path, flag))
+    try:
+        model = convert(path) if legacy else keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged or foreign file
+        raise CheckpointError(f"{flag} {path} could not be loaded: {error}") from error
+    if not isinstance(model, kind):
+        raise CheckpointError(f"{flag} {path} holds a {type(model).__name__}, not a "
+                             f"{kind.__name__}")
+    if legacy:
+        log.warning("%s was written by keras-sb 0.1: converted while loading (`python -m "
+                    "keras_sb.models.legacy %s NEW.keras` saves the converted model).", path,
+                    path)
+    return model
