@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_sb.evaluation import classification_report, save_confusion_png, save_report_json
+from keras_sb.confusion_plot import save_confusion_png
+from keras_sb.evaluation import classification_report, save_report_json
 
 NAMES = ["a", "b", "c"]
 # Worked by hand; ties rank the lower class index first.
