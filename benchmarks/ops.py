@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras_sb.color import _power, encode_channels
 from keras_sb.data import as_float
 from keras_sb.models.batch_norm import BatchNormalization
-from keras_sb.models.split_brain import PixelAccuracy, PixelCrossEntropy
+from keras_sb.models.pixel_losses import PixelAccuracy, PixelCrossEntropy
 
 
 def best_ms(function: Callable[[], object], repeats: int) -> float:

@@ -1,4 +1,5 @@
-"""Encoders: output shapes, config and .keras round trips, parameter counts."""
+"""Backbones: stage outputs and shapes, stage models, config and .keras round trips,
+parameter counts."""
 
 from __future__ import annotations
 
@@ -6,17 +7,29 @@ import keras
 import numpy as np
 import pytest
 
-from keras_sb.models.encoders import (
-    ENCODERS,
-    AlexEncoder,
-    GoogLeNetEncoder,
-    ResNetEncoder,
-    SimpleEncoder,
-    build_encoder,
+from keras_sb.models.backbones import (
+    BACKBONES,
+    AlexBackbone,
+    GoogLeNetBackbone,
+    ResNetBackbone,
+    SimpleBackbone,
+    build_backbone,
 )
+from keras_sb.models.batch_norm import BatchNormalization
 
-NAMES = sorted(ENCODERS)
+NAMES = sorted(BACKBONES)
 TINY = 0.0625
+
+# {architecture: {stage: (side at 96 px, channels at width 1)}}, shallow to deep.
+STAGES = {
+    "simple": {"conv1": (48, 12), "conv2": (24, 24), "conv3": (20, 48), "conv4": (16, 96)},
+    "alex": {"conv1": (48, 96), "conv2": (24, 256), "conv3": (12, 384), "conv4": (12, 384),
+             "conv5": (12, 256), "fc6": (12, 4096), "fc7": (12, 4096)},
+    "resnet": {"stem": (48, 64), "stage1": (24, 64), "stage2": (24, 128),
+               "stage3": (24, 256), "stage4": (24, 512), "pool": (12, 512)},
+    "googl": {"stem": (48, 192), "inception3": (48, 480), "inception4": (24, 832),
+              "inception5": (12, 1024)},
+}
 
 
 def images(batch: int, channels: int, size: int = 96, seed: int = 0) -> np.ndarray:
@@ -25,80 +38,105 @@ def images(batch: int, channels: int, size: int = 96, seed: int = 0) -> np.ndarr
     )
 
 
+def assert_outputs_equal(actual: dict, expected: dict, atol: float = 0.0) -> None:
+    assert list(actual) == list(expected)
+    for stage in expected:
+        np.testing.assert_allclose(actual[stage], expected[stage], atol=atol, err_msg=stage)
+
+
 def test_registry() -> None:
     expected = {
-        "simple": SimpleEncoder,
-        "alex": AlexEncoder,
-        "resnet": ResNetEncoder,
-        "googl": GoogLeNetEncoder,
+        "simple": SimpleBackbone,
+        "alex": AlexBackbone,
+        "resnet": ResNetBackbone,
+        "googl": GoogLeNetBackbone,
     }
-    assert expected == ENCODERS
-    for name, cls in ENCODERS.items():
+    assert expected == BACKBONES
+    assert list(STAGES) == list(BACKBONES)
+    for name, cls in BACKBONES.items():
         assert cls.architecture == name
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("channels", [1, 2])
-def test_output_shape(name: str, channels: int) -> None:
-    model = build_encoder(name, in_channels=channels, num_classes=7, width=TINY)
+def test_outputs_are_the_stages_with_scaled_widths(name: str, channels: int) -> None:
+    model = build_backbone(name, in_channels=channels, width=TINY)
     out = model(images(2, channels), training=False)
-    assert tuple(out.shape) == (2, 12, 12, 7)
-    assert out.dtype == "float32"
+    expected = {stage: (2, side, side, max(1, round(width * TINY)))
+                for stage, (side, width) in STAGES[name].items()}
+    assert {stage: tuple(x.shape) for stage, x in out.items()} == expected
+    assert list(out) == model.stage_names == list(expected)
+    assert model.deepest == model.stage_names[-1]
+    assert all(x.dtype == "float32" for x in out.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_head_on_the_deepest_stage_gives_the_12x12_grid(name: str) -> None:
+    model = build_backbone(name, in_channels=1, width=TINY)
+    assert model.output[model.deepest].shape[1] - model.head_kernel + 1 == 12
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_partial_batch(name: str) -> None:
-    model = build_encoder(name, in_channels=1, num_classes=5, width=TINY)
-    assert tuple(model(images(3, 1), training=False).shape) == (3, 12, 12, 5)
+    model = build_backbone(name, in_channels=1, width=TINY)
+    out = model(images(3, 1), training=False)
+    assert all(x.shape[0] == 3 for x in out.values())
 
 
-# SimpleEncoder's valid 5x5 convs take 12 px off the side: S -> S/4 - 12, which is S/8 only at 96.
 @pytest.mark.parametrize("name", NAMES)
 def test_image_size_64(name: str) -> None:
-    """S/8 outputs, except the seed's simple net whose valid 5x5 convs give S/4 - 12."""
-    model = build_encoder(name, in_channels=1, num_classes=5, width=TINY, image_size=64)
-    side = 4 if name == "simple" else 8
-    assert tuple(model(images(2, 1, size=64), training=False).shape) == (2, side, side, 5)
+    """Sides scale with S (8 at the deepest stage), except the simple net's valid 5x5 convs,
+    which take 4 then 8 pixels off (S/4 - 4, S/4 - 8)."""
+    model = build_backbone(name, in_channels=1, width=TINY, image_size=64)
+    sides = {stage: x.shape[1] for stage, x in model(images(2, 1, size=64)).items()}
+    expected = {stage: side * 2 // 3 for stage, (side, _) in STAGES[name].items()}
+    if name == "simple":
+        expected.update(conv3=12, conv4=8)
+    assert sides == expected
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_image_size_not_multiple_of_8(name: str) -> None:
-    with pytest.raises(ValueError, match="multiple of 8"):
-        build_encoder(name, in_channels=1, num_classes=5, width=TINY, image_size=100)
+    with pytest.raises(ValueError, match="multiple of 8, got 100"):
+        build_backbone(name, in_channels=1, width=TINY, image_size=100)
 
 
 def test_unknown_architecture() -> None:
-    with pytest.raises(ValueError, match="Unknown encoder"):
-        build_encoder("vgg", in_channels=1, num_classes=5)
+    with pytest.raises(ValueError, match=r"Unknown encoder 'vgg'; choose one of \['alex'"):
+        build_backbone("vgg", in_channels=1)
 
 
-def test_layer_names_unique_and_bn_after_every_conv() -> None:
-    for name in NAMES:
-        model = build_encoder(name, in_channels=1, num_classes=5, width=TINY)
-        names = [layer.name for layer in model.layers]
-        assert len(names) == len(set(names)), name
-        convs = [n for n in names if isinstance(model.get_layer(n), keras.layers.Conv2D)]
-        for conv in convs:
-            if conv != "logits":
-                assert conv.endswith("_conv") and conv[: -len("conv")] + "bn" in names, conv
-        assert model.get_layer("logits").dtype_policy.compute_dtype == "float32"
+@pytest.mark.parametrize("name", NAMES)
+def test_layer_names_unique_and_bn_after_every_conv(name: str) -> None:
+    model = build_backbone(name, in_channels=1, width=TINY)
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs
+    for conv in convs:
+        assert conv.name.endswith("_conv") and not conv.use_bias, conv.name
+        bn = model.get_layer(conv.name.removesuffix("conv") + "bn")
+        assert isinstance(bn, BatchNormalization) and bn.synchronized
+        assert bn.input is conv.output, conv.name  # the BN normalises this conv's output
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip(name: str) -> None:
-    model = build_encoder(name, in_channels=2, num_classes=6, width=TINY, name="lightness_net")
+    model = build_backbone(name, in_channels=2, width=TINY, name="lightness_net")
     config = model.get_config()
+    assert config == {"in_channels": 2, "width": TINY, "image_size": 96,
+                      "name": "lightness_net", "trainable": True}
     clone = type(model).from_config(config)
     assert clone.get_config() == config
-    assert clone.name == "lightness_net"
+    assert clone.stage_names == model.stage_names
     clone.set_weights(model.get_weights())
     x = images(2, 2, seed=1)
-    np.testing.assert_array_equal(clone(x, training=False), model(x, training=False))
+    assert_outputs_equal(clone(x, training=False), model(x, training=False))
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_keras_save_load(name: str, tmp_path) -> None:
-    model = build_encoder(name, in_channels=1, num_classes=6, width=TINY)
+    model = build_backbone(name, in_channels=1, width=TINY)
     x = images(2, 1, seed=2)
     model(x, training=True)  # moves the BN statistics off their initial values
     path = tmp_path / f"{name}.keras"
@@ -106,13 +144,48 @@ def test_keras_save_load(name: str, tmp_path) -> None:
     loaded = keras.saving.load_model(path)
     assert type(loaded) is type(model)
     assert loaded.get_config() == model.get_config()
-    np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
+    assert_outputs_equal(loaded(x, training=False), model(x, training=False), atol=1e-6)
 
 
-def test_param_counts_width_1() -> None:
-    simple = build_encoder("simple", in_channels=2, num_classes=100)
-    assert simple.count_params() == 389_812
-    alex = build_encoder("alex", in_channels=1, num_classes=100)
-    assert 70_000_000 < alex.count_params() < 75_000_000  # ~72M, as in the seed system
-    half = build_encoder("alex", in_channels=1, num_classes=100, width=0.5)
-    assert half.count_params() * 3 < alex.count_params()
+@pytest.mark.parametrize("name", NAMES)
+def test_stage_model_stops_at_its_stage_and_shares_the_weights(name: str) -> None:
+    model = build_backbone(name, in_channels=1, width=TINY)
+    stage = model.stage_names[1]
+    part = model.stage_model(stage)
+    assert part.name == f"{model.name}_{stage}"
+    assert 1 < len(part.layers) < len(model.layers)
+    assert all(layer is model.get_layer(layer.name) for layer in part.layers)
+    x = images(2, 1, seed=3)
+    np.testing.assert_array_equal(part(x, training=False), model(x, training=False)[stage])
+    deepest = model.stage_model(model.deepest)
+    assert len(deepest.layers) == len(model.layers)
+
+
+def test_unknown_stage_lists_the_stages() -> None:
+    model = build_backbone("resnet", in_channels=1, width=TINY)
+    with pytest.raises(ValueError, match="'conv3' is not a stage of the resnet backbone; "
+                                         "choose one of: stem, stage1, stage2, stage3, "
+                                         "stage4, pool"):
+        model.stage_model("conv3")
+
+
+@pytest.mark.parametrize(
+    ("name", "in_channels", "width", "params"),
+    [
+        ("simple", 2, 1.0, 149_712),  # 389,812 with the 5x5 head of 100 classes
+        ("alex", 1, 1.0, 71_918_304),
+        ("alex", 1, 0.5, 17_992_048),
+        ("resnet", 1, 1.0, 11_179_840),
+        ("googl", 1, 1.0, 6_160_448),
+    ],
+)
+def test_parameter_counts_and_full_width_shapes(name, in_channels, width, params) -> None:
+    """Head-less counts (BatchNorm statistics included), as the class docstrings state."""
+    model = build_backbone(name, in_channels=in_channels, width=width)
+    assert model.count_params() == params
+    shapes = {stage: tuple(x.shape[1:]) for stage, x in model.output.items()}
+    assert shapes == {stage: (side, side, round(channels * width))
+                      for stage, (side, channels) in STAGES[name].items()}
+    if width == 1.0 and name != "simple":
+        docstring = " ".join(type(model).__doc__.split())
+        assert f"{params:,} parameters with in_channels=1 at width 1" in docstring

@@ -16,6 +16,7 @@ FIGURES = ("data_ips", "train_step_ips", "train_e2e_ips", "flops_per_image", "ac
            "matmul_peak_gflops", "serve_p50_ms", "serve_p95_ms")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mixed_precision", [False, True])
 def test_tiny_benchmark_reports_every_figure(mixed_precision):
     env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
@@ -42,6 +43,7 @@ def test_tiny_benchmark_reports_every_figure(mixed_precision):
             report["mixed_precision"]) == ("simple", 0.25, 8, 1, mixed_precision)
 
 
+@pytest.mark.slow
 def test_op_micro_benchmarks_run():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ops.py"),

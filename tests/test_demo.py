@@ -141,10 +141,11 @@ def test_temperature_changes_colours_and_is_clipped(model):
 
 def test_probe_classifier_shows_no_panels(tmp_path):
     probe = load_classifier(save_tiny_classifier(tmp_path / "probe.keras",
-                                                 feature_layer="conv3_relu"))
+                                                 feature_layer="conv3"))
     out = analyse(probe, PHOTO)
     assert sum(out.label.values()) == pytest.approx(1.0, abs=1e-5)
-    assert out.gallery == [] and "cannot show colorizations" in out.status
+    assert out.gallery == []
+    assert "keeps the backbones only up to conv3, so it cannot show colorizations" in out.status
 
 
 def test_cli_refuses_missing_and_non_classifier_models(tmp_path, capsys):
@@ -218,6 +219,7 @@ def test_served_api_classifies_and_reports_damaged_uploads(client, corrupt_png):
     assert label["label"] in CLASSES  # still serving
 
 
+@pytest.mark.slow
 def test_load_many_requests_from_several_threads(client):
     """36 /classify calls from 6 clients at once: no errors, every answer has the classes."""
     threads, calls_each = 6, 6

@@ -13,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_sb.cli import main
+from keras_sb.color import encode_channels
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
@@ -20,6 +21,7 @@ from keras_sb.models.split_brain import SplitBrain
 HERE = Path(__file__).resolve().parent
 PHOTOS = sorted((HERE.parent / "keras_sb" / "sample_data" / "unsupervised").glob("*.jpg"))[:3]
 CLASSES = ["a", "b", "c"]
+TEMPERATURE = 0.2
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
@@ -30,8 +32,8 @@ def run(*command: str) -> str:
     return result.stdout
 
 
-def export(model_path: Path, out: Path) -> int:
-    return main(["--stage", "export", "--model", str(model_path), "--out", str(out)])
+def export(model_path: Path, out: Path, *flags: str) -> int:
+    return main(["--stage", "export", "--model", str(model_path), "--out", str(out), *flags])
 
 
 def decoded(paths: list[Path]) -> tf.Tensor:
@@ -50,15 +52,22 @@ def images(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, images) -> tuple[SplitBrainClassifier, Path]:
-    """A (random) classifier on the logits features and its SavedModel, written by the CLI.
+def exported(tmp_path_factory, images) -> tuple[SplitBrainClassifier, SplitBrain, Path]:
+    """A (random) classifier on the logits features of a pretext model, and its SavedModel
+    written by the CLI at ``--temperature TEMPERATURE``.
 
-    Its feature normalisation is set to the statistics of ``images`` and its head scaled up,
-    so that the three images get clearly different probabilities (errors would show).
+    The colour head is scaled up, so that its distributions are peaked and the temperature
+    matters; the feature normalisation is set to the statistics of ``images`` and the class
+    head scaled up, so that the three images get clearly different probabilities (errors
+    would show).
     """
     folder = tmp_path_factory.mktemp("export")
     keras.utils.set_random_seed(0)
-    model = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES)
+    pretext = SplitBrain("simple", width=0.25)
+    model = SplitBrainClassifier(pretext, 3, CLASSES)  # shares the pretext model's layers
+    color_head = pretext.get_layer("color_head")
+    kernel, bias = color_head.get_weights()
+    color_head.set_weights([kernel * 100, bias])
     features = keras.Model(model.input, model.get_layer("features").output)(decoded(images))
     mean, variance = tf.nn.moments(features, axes=[0])
     model.get_layer("feature_norm").set_weights([mean, variance + 1e-3])
@@ -66,20 +75,22 @@ def exported(tmp_path_factory, images) -> tuple[SplitBrainClassifier, Path]:
     kernel, bias = head.get_weights()
     head.set_weights([kernel * 3, bias])
     model.save(folder / "classifier.keras")
-    assert export(folder / "classifier.keras", folder / "1") == 0
-    return model, folder / "1"
+    assert export(folder / "classifier.keras", folder / "1", "--temperature",
+                  str(TEMPERATURE)) == 0
+    return model, pretext, folder / "1"
 
 
 @pytest.fixture(scope="module")
 def served(exported, images) -> dict:
     """serve_check.py's report: every signature called on ``images``; it asserts that it did
     not import keras_sb."""
-    output = run(sys.executable, str(HERE / "serve_check.py"), str(exported[1]), *map(str, images))
+    output = run(sys.executable, str(HERE / "serve_check.py"), str(exported[2]), *map(str, images))
     return json.loads(output.splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_serving_default_matches_the_keras_model(exported, images, served):
-    model, _ = exported
+    model, _, _ = exported
     expected = tf.nn.softmax(model(decoded(images), training=False)).numpy()
     assert np.ptp(expected, axis=0).max() > 0.05  # the images are told apart
     result = {key: output["values"] for key, output in served["serving_default"].items()}
@@ -90,19 +101,47 @@ def test_serving_default_matches_the_keras_model(exported, images, served):
                                 for name in ("serving_default", "features", "colorize")}
 
 
-def test_colorize_and_features(exported, served):
-    model, _ = exported
+def keras_colorized(pretext: SplitBrain, rgb: tf.Tensor, temperature: float) -> np.ndarray:
+    """The colorization the pretext model computes: its annealed-mean ab at ``temperature``,
+    resized to the input side, with the input's L, as uint8 RGB."""
+    channels = encode_channels(rgb, pretext.codec.color_space)
+    ab = pretext.task.predicted_channels(pretext(channels, training=False), temperature)["ab"]
+    ab = tf.image.resize(ab, rgb.shape[1:3])
+    rgb = pretext.codec.decode_rgb(tf.concat([channels[..., :1], ab], axis=-1))
+    return np.round(rgb.numpy() * 255).astype(np.uint8)
+
+
+@pytest.mark.slow
+def test_colorize_matches_the_keras_model(exported, images, served):
+    """The exported colours are the pretext model's at the export temperature. Up to one
+    uint8 level: the SavedModel's graph (and its fused colour maths) rounds differently from
+    eager Keras, so values near a half level may round the other way."""
+    _, pretext, path = exported
     colorized = served["colorize"]["colorized"]
     assert (colorized["shape"], colorized["dtype"]) == ([3, 96, 96, 3], "uint8")
-    assert colorized["std"] > 1.0
+    image_bytes = tf.constant([p.read_bytes() for p in images])
+    actual = tf.saved_model.load(str(path)).signatures["colorize"](
+        image_bytes=image_bytes)["colorized"].numpy().astype(int)
+    expected = keras_colorized(pretext, decoded(images), TEMPERATURE).astype(int)
+    assert np.abs(actual - expected).max() <= 1
+    assert np.mean(actual != expected) < 0.001
+    other = keras_colorized(pretext, decoded(images), 0.38).astype(int)
+    assert np.abs(actual - other).max() > 30  # the temperature is the one exported
+    assert actual.std() > 1.0
+
+
+@pytest.mark.slow
+def test_features_signature(exported, served):
+    model, _, _ = exported
     width = model.get_layer("features").output.shape[-1]
     features = served["features"]["features"]
     assert (features["shape"], features["dtype"]) == ([3, width], "float32")
 
 
+@pytest.mark.slow
 def test_saved_model_cli_lists_image_bytes(exported):
     output = run(str(Path(sys.executable).parent / "saved_model_cli"), "show", "--all",
-                 "--dir", str(exported[1]))
+                 "--dir", str(exported[2]))
     serving = output.split("signature_def['serving_default']:")[1].split("Method name")[0]
     assert "inputs['image_bytes']" in serving and "DT_STRING" in serving
     assert "outputs['probabilities']" in serving and "outputs['top_class']" in serving
@@ -110,7 +149,7 @@ def test_saved_model_cli_lists_image_bytes(exported):
 
 def test_a_linear_probe_exports_without_colorize(tmp_path, caplog):
     model = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES,
-                                 feature_layer="conv2_relu", feature_dims=1000,
+                                 feature_layer="conv2", feature_dims=1000,
                                  freeze_backbone=True)
     (tmp_path / "run").mkdir()
     model.save(tmp_path / "run" / "best.keras")

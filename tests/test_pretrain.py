@@ -9,11 +9,18 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from keras_sb.cli import build_parser, main
-from keras_sb.training.pretrain import PretrainConfig
+from keras_sb.data import open_images
+from keras_sb.models import SplitBrain
+from keras_sb.training.pretrain import PretrainConfig, pretraining_dataset
+
+BACKBONE_KEYS = ("encoder", "width", "color_space", "l_bins", "ab_bins", "image_size",
+                 "objective")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,24 +64,53 @@ def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_short_pretraining_on_real_photos_lowers_the_loss(tiny_unlabelled, tmp_path):
     run = tmp_path / "run"
-    code = main(["--data", str(tiny_unlabelled), "--out", str(run), "--epochs", "4",
-                 "--batch-size", "8", "--width", "0.5", "--val-fraction", "0.2",
-                 "--no-progress"])
-    assert code == 0
-    for name in ("config.json", "best.keras", "last.keras", "log.csv", "summary.json",
-                 "previews/epoch_004.png"):
+    argv = ["--data", str(tiny_unlabelled), "--out", str(run), "--epochs", "4",
+            "--batch-size", "8", "--width", "0.5", "--val-fraction", "0.2", "--no-progress"]
+    assert main(argv) == 0
+    for name in ("config.json", "best.keras", "last.keras", "log.csv", "summary.json"):
         assert (run / name).exists(), name
     assert any((run / "tensorboard").rglob("events.out.tfevents.*"))
+
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["epochs"] == 4
+    log = read_log(run)
+    assert summary["epochs"] == len(log) == 4
+    assert summary["loss"] == [round(float(row["loss"]), 4) for row in log]
+    assert summary["val_loss"] == [round(float(row["val_loss"]), 4) for row in log]
     assert summary["loss"][-1] < summary["loss"][0] - 0.5
-    assert json.loads((run / "config.json").read_text())["width"] == 0.5
+    assert summary["best_val_loss"] == min(summary["val_loss"]) < summary["val_loss"][0]
+    assert summary["best_epoch"] == summary["val_loss"].index(summary["best_val_loss"]) + 1
+    assert (summary["best_checkpoint"], summary["last_checkpoint"]) == (str(run / "best.keras"),
+                                                                        str(run / "last.keras"))
+
+    # One row per held-out image (6 of the 10), one titled column per panel (7), scale 2.
+    previews = sorted(p.name for p in (run / "previews").iterdir())
+    assert previews == [f"epoch_{epoch:03d}.png" for epoch in range(1, 5)]
+    with Image.open(run / "previews" / "epoch_004.png") as preview:
+        preview.load()
+        assert preview.size == (7 * (192 + 4), 16 + 6 * (192 + 4))
+
+    config = json.loads((run / "config.json").read_text())
+    assert (config["width"], config["val_fraction"], config["objective"]) == (0.5, 0.2,
+                                                                             "split_brain")
+    best = keras.saving.load_model(run / "best.keras")
+    assert isinstance(best, SplitBrain)
+    assert {k: best.get_config()[k] for k in BACKBONE_KEYS} == {k: config[k]
+                                                                for k in BACKBONE_KEYS}
+    # the best checkpoint is the best epoch's: it scores the logged validation loss again
+    source = open_images(tiny_unlabelled, "unlabelled")
+    _, val = source.split(0.2, config["seed"])
+    batches = pretraining_dataset(val, best.task, 96, 8, training=False, seed=config["seed"])
+    val_loss = best.compile_for_pretraining(1e-3).evaluate(batches, verbose=0)[0]
+    assert val_loss == pytest.approx(summary["best_val_loss"], abs=1e-3)
+
     # the same command again: the run is complete, nothing is retrained
-    assert main(["--data", str(tiny_unlabelled), "--out", str(run), "--epochs", "4",
-                 "--batch-size", "8", "--width", "0.5", "--val-fraction", "0.2"]) == 0
+    modified = (run / "best.keras").stat().st_mtime_ns
+    assert main(argv) == 0
     assert len(read_log(run)) == 4
+    assert (run / "best.keras").stat().st_mtime_ns == modified
 
 
 def test_other_settings_in_the_same_run_folder_are_refused(tiny_unlabelled, tmp_path, capsys):
@@ -85,6 +121,7 @@ def test_other_settings_in_the_same_run_folder_are_refused(tiny_unlabelled, tmp_
     assert "--overwrite" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_the_last_finished_epoch(tiny_unlabelled, tmp_path):
     run = tmp_path / "run"
     command = [sys.executable, str(ROOT / "train.py"), "--data", str(tiny_unlabelled), "--out",
@@ -110,6 +147,7 @@ def test_killed_run_resumes_from_the_last_finished_epoch(tiny_unlabelled, tmp_pa
     assert json.loads((run / "summary.json").read_text())["epochs"] == 6
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tiny_unlabelled):
     result = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "mirrored_vs_single.py"), str(tiny_unlabelled)],

@@ -142,6 +142,7 @@ def test_log_and_resume_state_are_one_step(tiny_unlabelled, tmp_path, monkeypatc
     assert_complete(run, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", ["space_check", "write_error"])
 def test_full_disk_is_reported_and_the_run_resumes_once_space_is_freed(
         tiny_unlabelled, tmp_path, monkeypatch, capsys, caplog, failure):

@@ -1,4 +1,4 @@
-"""The split-brain model, its per-pixel loss and its save/reload."""
+"""The pretext model for every objective, its per-pixel loss and its save/reload."""
 
 import keras
 import numpy as np
@@ -6,12 +6,9 @@ import pytest
 import tensorflow as tf
 
 import keras_sb  # noqa: F401
-from keras_sb.models.split_brain import (
-    PixelAccuracy,
-    PixelCrossEntropy,
-    SplitBrain,
-    compile_for_pretraining,
-)
+from keras_sb.models import OBJECTIVES
+from keras_sb.models.pixel_losses import PixelAccuracy, PixelCrossEntropy
+from keras_sb.models.split_brain import SplitBrain
 
 
 def numpy_pixel_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -54,35 +51,102 @@ def test_pixel_accuracy_matches_keras_and_counts_ties_as_hits():
     assert float(PixelAccuracy()(np.array([[[0, 3], [1, 2]]]), tied)) == 1.0
 
 
-def test_outputs_are_named_and_shaped():
-    model = SplitBrain("simple", width=0.25, l_bins=50, ab_bins="grid:8")
-    outputs = model(np.random.rand(2, 96, 96, 3).astype(np.float32))
-    assert set(outputs) == {"color", "lightness"}
-    assert outputs["color"].shape == (2, 12, 12, 64)
-    assert outputs["lightness"].shape == (2, 12, 12, 50)
-    assert model.get_layer("color_net").input_shape[-1] == 1  # L -> ab
-    assert model.get_layer("lightness_net").input_shape[-1] == 2  # ab -> L
+def channel_images(batch: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((batch, 96, 96, 3), dtype=np.float32)
 
 
-def test_fit_with_partial_last_batch():
-    model = compile_for_pretraining(SplitBrain("simple", width=0.25, ab_bins="grid:4"), 1e-3)
-    images = np.random.rand(5, 96, 96, 3).astype(np.float32)
-    targets = {"color": np.random.randint(0, 16, (5, 12, 12)),
-               "lightness": np.random.randint(0, 100, (5, 12, 12))}
-    history = model.fit(images, targets, batch_size=4, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    assert 0 <= history.history["color_acc"][0] <= 1
+# {objective: {output: (backbone input channels, head units)}} with l_bins=50, ab_bins=grid:8
+OUTPUTS = {
+    "split_brain": {"color": (1, 64), "lightness": (2, 50)},
+    "split_brain_regression": {"color": (1, 2), "lightness": (2, 1)},
+    "colorization": {"color": (1, 64)},
+    "lightness": {"lightness": (2, 50)},
+}
 
 
-def test_keras_save_and_reload_is_identical(tmp_path):
-    model = SplitBrain("simple", width=0.25, color_space="lab", l_bins=50, ab_bins="gamut")
+def test_every_objective_is_covered():
+    assert set(OUTPUTS) == set(OBJECTIVES)
+
+
+@pytest.mark.parametrize("objective", sorted(OUTPUTS))
+def test_outputs_are_named_and_shaped(objective):
+    model = SplitBrain("simple", width=0.25, l_bins=50, ab_bins="grid:8", objective=objective)
+    outputs = model(channel_images(2))
+    expected = OUTPUTS[objective]
+    assert {name: tuple(x.shape) for name, x in outputs.items()} == {
+        name: (2, 12, 12, units) for name, (_, units) in expected.items()}
+    assert all(x.dtype == "float32" for x in outputs.values())
+    for name, (channels, _) in expected.items():
+        assert model.get_layer(f"{name}_net").input_shape[-1] == channels
+        assert model.get_layer(f"{name}_head").kernel.shape[:2] == (5, 5)
+    backbones = [layer.name for layer in model.layers if layer.name.endswith("_net")]
+    assert sorted(backbones) == sorted(f"{name}_net" for name in expected)
+    assert model.codec.target_size == 12
+
+
+@pytest.mark.parametrize(("encoder", "side"), [("simple", 4), ("resnet", 8)])
+def test_the_target_grid_follows_the_output_side(encoder, side):
+    model = SplitBrain(encoder, width=0.0625, image_size=64)
+    outputs = model(np.random.rand(1, 64, 64, 3).astype(np.float32))
+    assert [tuple(x.shape[1:3]) for x in outputs.values()] == [(side, side)] * 2
+    assert model.codec.target_size == side
+    _, targets = model.task.encode(np.random.rand(1, 64, 64, 3).astype(np.float32))
+    assert targets["color"].shape == (1, side, side)
+
+
+# The metrics ``fit`` logs; Keras drops the output's name when there is only one.
+LOGGED = {
+    "split_brain": {"color_loss", "color_acc", "lightness_loss", "lightness_acc"},
+    "split_brain_regression": {"color_loss", "color_mae", "lightness_loss", "lightness_mae"},
+    "colorization": {"acc"},
+    "lightness": {"acc"},
+}
+
+
+@pytest.mark.parametrize("objective", sorted(OUTPUTS))
+def test_fit_with_partial_last_batch(objective):
+    model = SplitBrain("simple", width=0.25, ab_bins="grid:4", objective=objective)
+    assert model.compile_for_pretraining(1e-3) is model
+    channels, targets = model.task.encode(np.random.rand(5, 96, 96, 3).astype(np.float32))
+    history = model.fit(channels, targets, batch_size=4, epochs=1, verbose=0).history
+    assert set(history) == {"loss"} | LOGGED[objective]
+    assert all(np.isfinite(values[0]) for values in history.values())
+    assert all(0 <= values[0] <= 1 for name, values in history.items() if name.endswith("acc"))
+    assert model.optimizer.iterations.numpy() == 2  # 4 + 1 images
+
+
+def test_feature_models_read_the_stages_or_the_heads():
+    model = SplitBrain("simple", width=0.25)
+    x = channel_images(2, seed=1)
+    logits = model.feature_models("logits")
+    assert {name: part for name, (part, _) in logits.items()} == {
+        "color": slice(0, 1), "lightness": slice(1, 3)}
+    outputs = model(x, training=False)
+    for name, (part, extractor) in logits.items():
+        np.testing.assert_allclose(extractor(x[..., part], training=False), outputs[name],
+                                   atol=1e-6)
+    conv2 = model.feature_models("conv2")
+    assert [tuple(m.output.shape) for _, m in conv2.values()] == [(None, 24, 24, 6)] * 2
+    with pytest.raises(ValueError, match="'conv9' is not a stage of the simple backbone; "
+                                         "choose one of: conv1, conv2, conv3, conv4"):
+        model.feature_models("conv9")
+
+
+@pytest.mark.parametrize(("objective", "ab_bins"),
+                         [("split_brain", "gamut"), ("split_brain_regression", "grid:10")])
+def test_keras_save_and_reload_is_identical(tmp_path, objective, ab_bins):
+    model = SplitBrain("simple", width=0.25, color_space="lab", l_bins=50, ab_bins=ab_bins,
+                       objective=objective)
     path = tmp_path / "model.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)
     assert isinstance(reloaded, SplitBrain)
     assert reloaded.get_config() == model.get_config()
+    assert reloaded.get_config()["objective"] == objective
     assert reloaded.codec.get_config() == model.codec.get_config()
-    images = np.random.rand(3, 96, 96, 3).astype(np.float32)
+    assert reloaded.task.directions == model.task.directions
+    images = channel_images(3, seed=2)
     expected, actual = model.predict(images, verbose=0), reloaded.predict(images, verbose=0)
-    for name in ("color", "lightness"):
+    assert set(actual) == set(expected) == {"color", "lightness"}
+    for name in expected:
         np.testing.assert_allclose(actual[name], expected[name], atol=1e-6)

@@ -8,7 +8,7 @@ import pytest
 
 from keras_sb.cli import main
 from keras_sb.data import SAMPLE_DATA
-from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models import SplitBrain, SplitBrainClassifier
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--no-progress"]
 
@@ -23,10 +23,11 @@ def pretrained(tiny_unlabelled, tmp_path_factory):
     return run
 
 
-def conv1_kernel(model, encoder: str = "color_net") -> np.ndarray:
-    return model.get_layer(encoder).get_layer("conv1_conv").get_weights()[0]
+def conv1_kernel(model, backbone: str = "color_net") -> np.ndarray:
+    return model.get_layer(backbone).get_layer("conv1_conv").get_weights()[0]
 
 
+@pytest.mark.slow
 def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path):
     out = tmp_path / "ft"
     assert main(["--stage", "finetune", "--init", str(pretrained), "--out", str(out),
@@ -40,6 +41,7 @@ def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path
     assert isinstance(model, SplitBrainClassifier)
     backbone = model.backbone_config["config"]
     assert (backbone["l_bins"], backbone["ab_bins"], backbone["width"]) == (20, "grid:5", 0.25)
+    assert backbone["objective"] == "split_brain"
     assert model.class_names[0] == "cassette_player"
     recorded = json.loads((out / "config.json").read_text())
     assert (recorded["l_bins"], recorded["width"]) == (20, 0.25)  # the run's, not the defaults
@@ -47,19 +49,24 @@ def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path
     assert model.get_layer("features").output.shape[-1] == 45 * 144
 
 
-def test_linprobe_keeps_the_pretrained_encoders_fixed(pretrained, tmp_path):
+@pytest.mark.slow
+def test_linprobe_keeps_the_pretrained_backbones_fixed(pretrained, tmp_path):
     out = tmp_path / "lp"
     assert main(["--stage", "linprobe", "--init", str(pretrained), "--out", str(out),
-                 "--feature-layer", "conv2_relu", "--feature-dims", "1000", *FAST]) == 0
+                 "--feature-layer", "conv2", "--feature-dims", "1000", *FAST]) == 0
     probe = keras.saving.load_model(out / "best.keras")
     start = keras.saving.load_model(pretrained / "best.keras")
-    np.testing.assert_array_equal(conv1_kernel(probe, "color_net_conv2_relu"),
-                                  conv1_kernel(start))
+    for backbone in ("color_net", "lightness_net"):
+        np.testing.assert_array_equal(conv1_kernel(probe, f"{backbone}_conv2"),
+                                      conv1_kernel(start, backbone))
+        stages = probe.get_layer(f"{backbone}_conv2")
+        assert "conv3_conv" not in {layer.name for layer in stages.layers}
     assert probe.get_layer("features").output.shape[-1] <= 1000
     trainable = sum(int(np.prod(w.shape)) for w in probe.trainable_weights)
     assert trainable == (probe.get_layer("features").output.shape[-1] + 1) * 10
 
 
+@pytest.mark.slow
 def test_random_init_baseline_and_evaluate(tmp_path, caplog):
     caplog.set_level("INFO", logger="keras_sb")
     out = tmp_path / "ft"
@@ -78,7 +85,9 @@ def test_random_init_baseline_and_evaluate(tmp_path, caplog):
     [
         (["--stage", "finetune", "--labels-per-class", "11"], "at most 10"),
         (["--stage", "finetune", "--init", "/no/such/run"], "/no/such/run"),
-        (["--stage", "linprobe", "--feature-layer", "conv9"], "conv3_relu"),
+        (["--stage", "linprobe", "--feature-layer", "conv9"],
+         "--feature-layer: 'conv9' is not a stage of the simple backbone; choose one of: "
+         "conv1, conv2, conv3, conv4, or logits"),
         (["--stage", "evaluate"], "--model is required"),
         (["--stage", "evaluate", "--epochs", "3", "--model", "x.keras"], "does not apply"),
     ],
@@ -87,11 +96,13 @@ def test_bad_supervised_arguments_are_explained(argv, message, tmp_path, capsys)
     out = [] if "evaluate" in argv else ["--out", str(tmp_path / "run"), "--width", "0.25"]
     assert main([*argv, *out, "--data", SAMPLE_DATA]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before the run folder was made
 
 
-def test_evaluate_refuses_a_pretraining_checkpoint(pretrained, capsys):
-    assert main(["--stage", "evaluate", "--model", str(pretrained / "best.keras")]) == 2
-    assert "SplitBrain" in capsys.readouterr().err
+def test_evaluate_refuses_a_pretraining_checkpoint(tmp_path, capsys):
+    SplitBrain("simple", width=0.25).save(tmp_path / "best.keras")
+    assert main(["--stage", "evaluate", "--model", str(tmp_path)]) == 2
+    assert "holds a SplitBrain, not a SplitBrainClassifier" in capsys.readouterr().err
 
 
 def test_shipped_default_model_loads_and_reconstructs():

@@ -60,22 +60,47 @@ def test_grid_and_l_bins_match_the_seed_layout():
     assert codec.quantize_ab(channels).numpy().tolist() == [3 * 10 + 9]
 
 
-def test_encode_gives_inputs_and_12x12_targets():
+def test_encode_gives_inputs_and_the_12x12_grid_to_quantise():
     codec = TargetCodec("lab", 50, "gamut")
     images = tf.random.uniform([3, 96, 96, 3])
-    channels, targets = codec.encode(images)
-    assert channels.shape == (3, 96, 96, 3)
-    assert targets["color"].shape == (3, 12, 12) and targets["color"].dtype == tf.int32
-    assert targets["lightness"].shape == (3, 12, 12)
-    assert targets["lightness"].numpy().max() < 50
+    channels, grid = codec.encode(images)
+    assert channels.shape == (3, 96, 96, 3) and channels.dtype == tf.float32
+    assert grid.shape == (3, 12, 12, 3) and grid.dtype == tf.float32
+    assert grid.numpy().min() >= 0 and grid.numpy().max() <= 1
+    expected = encode_channels(tf.image.resize(images, [12, 12], antialias=True), "lab")
+    np.testing.assert_allclose(grid, expected, atol=1e-5)
+    for part, classes in (("L", 50), ("ab", 261)):
+        quantised = codec.quantize(grid, part)
+        assert quantised.shape == (3, 12, 12) and quantised.dtype == tf.int32
+        assert quantised.numpy().min() >= 0 and quantised.numpy().max() < classes
+        assert codec.num_classes(part) == classes
+    np.testing.assert_array_equal(codec.quantize(grid, "L"), codec.quantize_l(grid))
+    np.testing.assert_array_equal(codec.quantize(grid, "ab"), codec.quantize_ab(grid))
+
+
+def test_centers_are_those_of_each_part():
+    codec = TargetCodec("lab", 20, "grid:4")
+    np.testing.assert_array_equal(codec.centers("L"), codec.l_centers())
+    np.testing.assert_array_equal(codec.centers("ab"), codec.ab_centers())
+    assert codec.centers("L").shape == (20, 1) and codec.centers("ab").shape == (16, 2)
+    np.testing.assert_allclose(codec.centers("ab")[[0, 1, 4]],
+                               [[0.125, 0.125], [0.125, 0.375], [0.375, 0.125]])
+
+
+@pytest.mark.parametrize("color_space", ["lab", "rgb"])
+def test_decode_rgb_inverts_encode(color_space):
+    rgb = np.random.default_rng(2).random((4, 8, 8, 3), dtype=np.float32)
+    channels, _ = TargetCodec(color_space).encode(rgb)
+    np.testing.assert_allclose(TargetCodec(color_space).decode_rgb(channels), rgb, atol=1e-4)
 
 
 def test_targets_are_anti_aliased():
     """A fine black/white checkerboard downsamples to mid-grey, not to aliasing stripes."""
     board = (np.indices((96, 96)).sum(0) % 2).astype(np.float32)
     image = np.repeat(board[..., None], 3, axis=-1)
-    _, targets = TargetCodec("lab", 100, "grid:10").encode(image)
-    lightness = targets["lightness"].numpy()
+    codec = TargetCodec("lab", 100, "grid:10")
+    _, grid = codec.encode(image)
+    lightness = codec.quantize(grid, "L").numpy()
     assert lightness.min() == lightness.max()
     assert 50 <= lightness[0, 0] <= 80  # mid-grey in L
 
@@ -85,8 +110,8 @@ def test_encode_works_inside_tf_data():
     dataset = tf.data.Dataset.from_tensor_slices(tf.random.uniform([4, 96, 96, 3])).map(
         codec.encode
     )
-    channels, targets = next(iter(dataset.batch(4)))
-    assert channels.shape == (4, 96, 96, 3) and targets["color"].shape == (4, 12, 12)
+    channels, grid = next(iter(dataset.batch(4)))
+    assert channels.shape == (4, 96, 96, 3) and grid.shape == (4, 12, 12, 3)
 
 
 def test_invalid_settings_are_explained():
@@ -129,9 +154,11 @@ def test_decoding_recovers_quantised_colours():
 def test_compiled_uint8_encoding_matches_the_float_one(color_space):
     images = np.random.default_rng(3).integers(0, 256, (2, 96, 96, 3), dtype=np.uint8)
     codec = TargetCodec(color_space, ab_bins="gamut" if color_space == "lab" else "grid:10")
-    channels, targets = codec.encode(images.astype(np.float32) / 255)
-    fast_channels, fast_targets = codec.encode(tf.constant(images), compiled=True)
+    channels, grid = codec.encode(images.astype(np.float32) / 255)
+    fast_channels, fast_grid = codec.encode(tf.constant(images), compiled=True)
     np.testing.assert_allclose(fast_channels.numpy(), channels.numpy(), atol=1e-5)
-    for name in ("color", "lightness"):
-        agree = np.mean(fast_targets[name].numpy() == targets[name].numpy())
-        assert agree > 0.99, name  # classes may differ where a value sits on a bin edge
+    np.testing.assert_allclose(fast_grid.numpy(), grid.numpy(), atol=1e-5)
+    for part in ("L", "ab"):
+        agree = np.mean(codec.quantize(fast_grid, part).numpy() ==
+                        codec.quantize(grid, part).numpy())
+        assert agree > 0.99, part  # classes may differ where a value sits on a bin edge

@@ -23,6 +23,7 @@ print(json.dumps([share_cores_between_halves(), intra_op_threads()]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["fresh", "user", "started"])
 def test_half_the_cores_per_op_unless_the_user_chose_or_tensorflow_started(case):
     env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}

@@ -80,10 +80,7 @@ class SplitBrain(ConfigurableModel):
                 model = keras.Model(backbone.input, head(backbone.output[backbone.deepest]),
                                     name=f"{d.name}_{LOGITS}")
             else:
-                try:
-                    model = backbone.stage_model(feature)
-                except ValueError as error:
-                    raise ValueError(f"--feature-layer: {error}, or {LOGITS}") from None
+                model = backbone.stage_model(feature)
             models[d.name] = (CHANNELS[d.source], model)
         return models
 

@@ -94,9 +94,9 @@ class RunFolder:
                    if old.get(k) != config.get(k)}
         if changed:
             details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            state = "finished" if self.finished else "unfinished"
+            state = "a finished" if self.finished else "an unfinished"
             raise RunFolderError(
-                f"Run folder {self.path} holds a {state} run with other settings ({details}). "
+                f"Run folder {self.path} holds {state} run with other settings ({details}). "
                 "Pass another --out, or --overwrite to delete that run.")
 
     def already_finished(self, config: dict, resume_keys: tuple[str, ...],

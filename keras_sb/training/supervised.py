@@ -15,6 +15,7 @@ from keras_sb.checkpoints import checkpoint_config, checkpoint_path, load_checkp
 from keras_sb.confusion_plot import save_confusion_png
 from keras_sb.data import ImageSource, as_float, open_images, stratified_subset
 from keras_sb.evaluation import classification_report, save_report_json
+from keras_sb.models.backbones import build_backbone
 from keras_sb.models.classifier import HEADS, SplitBrainClassifier
 from keras_sb.models.split_brain import LOGITS, SplitBrain
 from keras_sb.training.config import BackboneConfig, RunConfig, fixed, opt
@@ -154,9 +155,18 @@ class ClassifierTraining(TrainingStage):
                  self.val_source.description)
 
     def check_inputs(self) -> None:
-        """The ``--init`` checkpoint must lie outside the run folder (training there would
-        replace it, and --overwrite delete it)."""
-        if self.config.init == "random":
+        """``--feature-layer`` must be a stage of the backbone, and the ``--init`` checkpoint
+        must lie outside the run folder (training there would replace it, and --overwrite
+        delete it)."""
+        config = self.config
+        if config.feature_layer != LOGITS:  # stage names do not depend on the width
+            backbone = build_backbone(config.encoder, in_channels=1, width=1e-3,
+                                      image_size=config.image_size)
+            try:
+                backbone.stage_model(config.feature_layer)
+            except ValueError as error:
+                raise ValueError(f"--feature-layer: {error}, or {LOGITS}") from None
+        if config.init == "random":
             return
         init = checkpoint_path(self.config.init, "--init").resolve()
         if self.run.path.resolve() in init.parents:
