@@ -114,6 +114,7 @@ def read_image(source: ImageSource, size: int) -> tuple[np.ndarray, str]:
         image = decode_image(tf.constant(contents))
     except tf.errors.OpError as error:
         reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", error.message, flags=re.S)
+        reason = re.sub(r"^assertion failed: \[(.*)\]$", r"\1", reason.strip(), flags=re.S)
         raise ImageError(f"{name} is not a readable image: {reason}") from None
     height, width = image.shape[:2]
     notes = []

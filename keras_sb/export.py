@@ -23,9 +23,14 @@ IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
 
 
 def preprocess(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
-    """[N] encoded images -> float32 [N, size, size, 3] RGB in [0, 1] (centre crop)."""
+    """[N] encoded images -> float32 [N, size, size, 3] RGB in [0, 1] (centre crop).
+
+    One image at a time, so a request's memory is one image's (``decode_image`` bounds that),
+    not ten's (``map_fn``'s default parallelism).
+    """
     images = tf.map_fn(lambda contents: center_crop(decode_image(contents), size), image_bytes,
-                       fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+                       fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
+                       parallel_iterations=1)
     return as_float(images)
 
 

@@ -255,3 +255,14 @@ def test_cached_png_is_replaced_whole(tmp_path):
         np.testing.assert_array_equal(np.asarray(Image.open(reader)), tile)
     np.testing.assert_array_equal(np.asarray(Image.open(path)), tile)
     assert [p.name for p in Path(path).parent.iterdir()] == ["image.png"]
+
+
+def test_hostile_image_gets_a_message_in_the_page(model, tmp_path):
+    from test_image_limits import png
+
+    thin = tmp_path / "thin.png"
+    thin.write_bytes(png(30000, 1, colour=True))
+    out = analyse(model, thin)
+    assert out.label == {} and out.gallery == []
+    assert "image is 30000x1 pixels: one side more than 100 times the other" in out.status
+    assert "assertion failed" not in out.status

@@ -1,8 +1,30 @@
-"""Decoding encoded images to RGB, and the resize / crop / flip applied to every image."""
+"""Decoding encoded images to RGB, and the resize / crop / flip applied to every image.
+
+``decode_image`` is the one decoder of training, the demo and the exported SavedModel. Before
+anything large is allocated it reads the image's width and height from the file's header and
+refuses, with ``tf.errors.InvalidArgumentError``, an image over these limits:
+
+``MAX_PIXELS``: decoded width x height. 8192 x 8192 (67 million pixels) lets a 61 MP camera
+photo through; decoding and resizing an image that large adds 0.2 to 0.4 GB to the process
+(JPEG, PNG, GIF; 0.6 GB for a 64 MB palette BMP; docs/data.md). Without a cap, a 20 KB PNG of
+13,000 x 13,000 took 6.7 GB.
+
+``MAX_ASPECT_RATIO``: the longer side over the shorter. Resizing the shorter side to S makes
+an image S x (S x ratio): at most 96 x 9,600 pixels (11 MB as float32) at S = 96, where a
+1 x 30,000 PNG of a few hundred bytes became 96 x 2,880,000 (11.8 GB in the demo). Being a
+ratio, it is checked with the header, whatever S the image is resized to later.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tensorflow as tf
+
+MAX_PIXELS = 8192 * 8192
+MAX_ASPECT_RATIO = 100
+_GIF_STEPS = 4096  # most steps through a GIF's blocks to the end of its first image
+_GIF_SKIP = 1024  # full 255-byte GIF sub-blocks skipped in one step
 
 
 def decode_image(contents: tf.Tensor) -> tf.Tensor:
@@ -10,51 +32,187 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
 
     Grey, palette and CMYK images come out as RGB and alpha is dropped. ``tf.io`` reads the
     colour indices of a palette BMP (1, 2, 4 or 8 bits per pixel) as grey levels, so those are
-    looked up in their colour table here instead.
+    looked up in their colour table here instead. Other formats (also WebP and JPEG XL, which
+    ``tf.io`` would decode without a size check), images over ``MAX_PIXELS`` or
+    ``MAX_ASPECT_RATIO`` and malformed files raise ``tf.errors.InvalidArgumentError``.
     """
-
-    def decode_any() -> tf.Tensor:
-        return tf.io.decode_image(contents, channels=3, expand_animations=False)
-
-    def decode_bmp() -> tf.Tensor:
-        bits = _read_int(contents, 28, tf.uint16)
-        indexed = (bits > 0) & (bits <= 8)
-        return tf.cond(indexed, lambda: _decode_indexed_bmp(contents), decode_any)
-
-    # Other formats take only the first test (3 ops per image in the input pipeline).
-    image = tf.cond(tf.strings.substr(contents, 0, 2) == "BM", decode_bmp, decode_any)
+    gif_or_bmp = _decode_gif_or_bmp if tf.executing_eagerly() else _decode_gif_or_bmp_call
+    image = tf.case(
+        [
+            (_starts(contents, b"\xff\xd8\xff"), lambda: _decode_jpeg(contents)),
+            (_starts(contents, b"\x89PNG"), lambda: _decode_png(contents)),
+        ],
+        default=lambda: gif_or_bmp(contents),
+        exclusive=False,
+    )
     image.set_shape([None, None, 3])
     return image
 
 
-def _read_int(contents: tf.Tensor, offset: int, dtype: tf.DType = tf.int32) -> tf.Tensor:
-    """The little-endian integer of type ``dtype`` at byte ``offset``, as int32."""
+def _starts(contents: tf.Tensor, magic: bytes) -> tf.Tensor:
+    return tf.strings.substr(contents, 0, len(magic)) == magic
+
+
+def _decode_jpeg(contents: tf.Tensor) -> tf.Tensor:
+    shape = tf.image.extract_jpeg_shape(contents)  # parses the header only
+    return _decode_within_limits(contents, shape[0], shape[1])
+
+
+def _decode_png(contents: tf.Tensor) -> tf.Tensor:
+    # IHDR, the first chunk: big-endian width and height (at most 2^31 - 1) at bytes 16..24.
+    width, height = (_read_int(contents, at, little_endian=False) for at in (16, 20))
+    return _decode_within_limits(contents, height, width)
+
+
+def _decode_gif_or_bmp(contents: tf.Tensor) -> tf.Tensor:
+    """GIF or BMP bytes -> uint8 [H, W, 3]; any other format raises an error."""
+    return tf.case(
+        [
+            (_starts(contents, b"GIF"), lambda: _decode_within_limits(*_gif_first_image(contents))),
+            (_starts(contents, b"BM"), lambda: _decode_bmp(contents)),
+        ],
+        default=lambda: _refused("not a JPEG, PNG, GIF or BMP file"),
+        exclusive=False,
+    )
+
+
+# In graphs (tf.data, SavedModel) GIF and BMP decoding (~300 ops) is one function call, not
+# inlined: inlined, every JPEG would spend ~20 us of CPU passing them by as an untaken branch.
+# Eagerly (the demo) they run as plain ops, which keeps graph tracebacks out of the errors.
+_decode_gif_or_bmp_call = tf.function(
+    _decode_gif_or_bmp, input_signature=[tf.TensorSpec([], tf.string)],
+    experimental_attributes={"_noinline": True})
+
+
+def _decode_bmp(contents: tf.Tensor) -> tf.Tensor:
+    bits = _read_int(contents, 28, tf.uint16)
+    indexed = (bits > 0) & (bits <= 8)
+
+    def decode(contents: tf.Tensor) -> tf.Tensor:
+        return tf.cond(indexed, lambda: _decode_indexed_bmp(contents),
+                       lambda: _decode_any(contents))
+
+    # Little-endian int32 width and height at 18 and 22; a negative height means top-down.
+    height = tf.abs(_read_int(contents, 22))
+    return _decode_within_limits(contents, height, _read_int(contents, 18), decode)
+
+
+def _decode_any(contents: tf.Tensor) -> tf.Tensor:
+    return tf.io.decode_image(contents, channels=3, expand_animations=False)
+
+
+def _decode_within_limits(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
+                          decode: Callable[[tf.Tensor], tf.Tensor] = _decode_any) -> tf.Tensor:
+    """``decode(contents)``, run only once the header's ``height`` x ``width`` passed."""
+    with tf.control_dependencies([_check_size(height, width)]):
+        return decode(contents)
+
+
+def _refused(message: str) -> tf.Tensor:
+    """Raises ``message`` when run (in the shape of a decoded image)."""
+    with tf.control_dependencies([tf.raw_ops.Assert(condition=False, data=[message])]):
+        return tf.zeros([0, 0, 3], tf.uint8)
+
+
+def _check_size(height: tf.Tensor, width: tf.Tensor) -> tf.Operation | None:
+    """An assertion that ``height`` x ``width`` is within ``MAX_PIXELS`` and the aspect ratio.
+
+    Negative sizes (corrupt headers) fail it; a zero size is left to the decoder to refuse.
+    """
+    height, width = tf.cast(height, tf.int64), tf.cast(width, tf.int64)
+    too_many = height * width > MAX_PIXELS
+    too_thin = tf.maximum(height, width) > MAX_ASPECT_RATIO * tf.minimum(height, width)
+    limit = tf.where(too_many, f"more than the limit of {MAX_PIXELS:,} pixels",
+                     f"one side more than {MAX_ASPECT_RATIO} times the other (the limit)")
+    message = tf.strings.join([tf.strings.format("image is {}x{} pixels: ", (width, height)),
+                               limit])
+    return tf.raw_ops.Assert(condition=~(too_many | too_thin), data=[message])
+
+
+def _read_int(contents: tf.Tensor, offset: int, dtype: tf.DType = tf.int32,
+              little_endian: bool = True) -> tf.Tensor:
+    """The integer of type ``dtype`` at byte ``offset``, as int32."""
     field = tf.strings.substr(contents, offset, dtype.size)
-    return tf.cast(tf.io.decode_raw(field, dtype)[0], tf.int32)
+    return tf.cast(tf.io.decode_raw(field, dtype, little_endian=little_endian)[0], tf.int32)
+
+
+def _gif_first_image(contents: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(a GIF's bytes up to the end of its first image and a trailer, its height, its width).
+
+    ``tf.io`` decodes every frame of a GIF, even to return the first, onto a canvas as large
+    as the largest frame (the logical screen size is ignored): cut after the first image, the
+    decoder's memory depends only on that image's size. The blocks are walked in at most
+    ``_GIF_STEPS`` steps: one per extension or image, more for a chain of sub-blocks longer
+    than ``_GIF_SKIP`` full (255-byte) ones or with several shorter ones.
+    """
+    data = tf.io.decode_raw(contents, tf.uint8)
+    end = tf.size(data)
+
+    def byte(at: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.gather(data, tf.minimum(at, end - 1)), tf.int32)
+
+    def after_colours(at: tf.Tensor) -> tf.Tensor:  # past the flags byte at ``at``, and its table
+        flags = byte(at)
+        return at + 1 + tf.where(flags >= 128, 3 * tf.bitwise.left_shift(2, flags % 8), 0)
+
+    def step(at, in_chain, image_at):
+        # Out of a chain, an extension (0x21, a label) or an image (0x2C, 8 bytes of position
+        # and size, flags, a colour table, the LZW code size) opens one; anything else ends.
+        kind = byte(at)
+        chain = tf.where(in_chain, at, tf.where(kind == 0x2C, after_colours(at + 9) + 1,
+                                                tf.where(kind == 0x21, at + 2, end)))
+        # A chain of sub-blocks, each a length byte and that many bytes, ends with length 0:
+        # skip full ones, then read one, and the terminator if it follows.
+        full = tf.cast(byte(chain + 256 * tf.range(_GIF_SKIP)) == 255, tf.int32)
+        block = chain + 256 * tf.argmin(tf.concat([full, [0]], 0), output_type=tf.int32)
+        after = block + 1 + byte(block)
+        terminated = (after > block + 1) & (byte(after) == 0)
+        return (tf.where(terminated, after + 1, after),
+                ~terminated & (after > block + 1),
+                tf.where(~in_chain & (kind == 0x2C), at, image_at))
+
+    at, in_chain, image_at = tf.while_loop(
+        lambda at, in_chain, image_at: (at < end) & (in_chain | (image_at < 0)), step,
+        (after_colours(10) + 2, tf.constant(False), tf.constant(-1)),
+        maximum_iterations=_GIF_STEPS)
+    complete = tf.raw_ops.Assert(
+        condition=(image_at >= 0) & ~in_chain & (at <= end),
+        data=[f"GIF ends before its first image does, or has over {_GIF_STEPS} blocks before"])
+    with tf.control_dependencies([complete]):
+        first_image = tf.strings.join([tf.strings.substr(contents, 0, at), b";"])
+        width, height = (byte(image_at + i) + 256 * byte(image_at + i + 1) for i in (5, 7))
+    return first_image, height, width
 
 
 def _decode_indexed_bmp(contents: tf.Tensor) -> tf.Tensor:
-    """Uncompressed palette BMP bytes -> uint8 [H, W, 3]; malformed files raise an error."""
+    """Uncompressed palette BMP bytes -> uint8 [H, W, 3]; malformed files raise an error.
+
+    Indices past the colour table are black. Each byte of pixel data is looked up at once as
+    the 1 to 8 pixels it packs: no per-pixel integer index (4 bytes per pixel as int32).
+    """
     data_start, header_size, width, height = (_read_int(contents, at) for at in (10, 14, 18, 22))
     bits = _read_int(contents, 28, tf.uint16)
+    levels = tf.bitwise.left_shift(1, bits)
     colours = _read_int(contents, 46)
-    colours = tf.where(colours > 0, colours, tf.bitwise.left_shift(1, bits))
+    colours = tf.where(colours > 0, colours, levels)
     checks = [
-        tf.debugging.assert_equal(_read_int(contents, 30), 0, "compressed BMP"),
-        tf.debugging.assert_equal(8 % bits, 0, "unsupported BMP bit depth"),
+        tf.raw_ops.Assert(condition=_read_int(contents, 30) == 0, data=["compressed BMP"]),
+        tf.raw_ops.Assert(condition=8 % bits == 0, data=["unsupported BMP bit depth"]),
     ]
     with tf.control_dependencies(checks):
         table = tf.strings.substr(contents, 14 + header_size, 4 * colours)
-    table = tf.io.decode_raw(table, tf.uint8)
-    table = tf.reshape(table, [-1, 4])[:, 2::-1]  # BGRX -> RGB
+    table = tf.reshape(tf.io.decode_raw(table, tf.uint8), [-1, 4])[:, 2::-1]  # BGRX -> RGB
+    table = tf.concat([table, tf.zeros([tf.maximum(levels - tf.shape(table)[0], 0), 3],
+                                       tf.uint8)], 0)
+    shifts = 8 - bits * (tf.range(8 // bits) + 1)  # the first pixel in the high bits
+    pixels = tf.bitwise.right_shift(tf.range(256)[:, None], shifts) & (levels - 1)
+    by_byte = tf.gather(table, pixels)  # [256 byte values, 8 // bits pixels, 3]
     rows, row_bytes = tf.abs(height), (width * bits + 31) // 32 * 4
     packed = tf.io.decode_raw(tf.strings.substr(contents, data_start, rows * row_bytes), tf.uint8)
-    packed = tf.reshape(tf.cast(packed, tf.int32), [rows, row_bytes, 1])
-    shifts = 8 - bits * (tf.range(8 // bits) + 1)
-    mask = tf.bitwise.left_shift(1, bits) - 1
-    indices = tf.reshape(tf.bitwise.right_shift(packed, shifts) & mask, [rows, -1])[:, :width]
-    indices = tf.cond(height > 0, lambda: tf.reverse(indices, [0]), lambda: indices)  # bottom-up
-    return tf.gather(table, indices)
+    packed = tf.reshape(packed, [rows, row_bytes])
+    packed = tf.cond(height > 0, lambda: tf.reverse(packed, [0]), lambda: packed)  # bottom-up
+    image = tf.gather(by_byte, tf.cast(packed, tf.int16))  # [rows, row_bytes, 8 // bits, 3]
+    return tf.reshape(image, [rows, -1, 3])[:, :width]
 
 
 def as_float(images: tf.Tensor) -> tf.Tensor:
@@ -67,16 +225,17 @@ def resize_shorter_side(image: tf.Tensor, size: int) -> tf.Tensor:
 
     The aspect ratio is kept; images whose shorter side is already ``size`` are returned
     untouched. Others are resampled (bilinear, anti-aliased) and rounded back to uint8: images
-    stay 8-bit until they are batched, where one op converts the whole batch to float.
+    stay 8-bit until they are batched, where one op converts the whole batch to float. The
+    resampling reads uint8 directly: a float32 copy of a large image would take 4x its memory.
     """
     shape = tf.shape(image)[:2]
     shorter = tf.reduce_min(shape)
+    scale = 1 / image.dtype.max if image.dtype.is_integer else 1.0  # to [0, 1]
 
     def resized() -> tf.Tensor:
         scaled = tf.round(tf.cast(shape * size, tf.float32) / tf.cast(shorter, tf.float32))
         new_shape = tf.maximum(tf.cast(scaled, tf.int32), size)
-        resampled = tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), new_shape,
-                                    antialias=True)
+        resampled = tf.image.resize(image, new_shape, antialias=True) * scale
         return tf.image.convert_image_dtype(resampled, image.dtype, saturate=True)
 
     return tf.cond(shorter == size, lambda: image, resized)

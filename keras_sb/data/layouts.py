@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_sb.data.errors import DataError, warn_skipped
-from keras_sb.data.files import EXTENSIONS_TEXT, class_folders, decodable, find_files
+from keras_sb.data.files import EXTENSIONS_TEXT, Found, class_folders, decodable, find_files
 from keras_sb.data.sources import FileImageSource, ImageSource
 from keras_sb.data.stl10 import is_stl10, open_stl10
 
@@ -40,12 +40,12 @@ def open_images(data_dir: str | os.PathLike, split: str, validate: bool = True) 
         return open_stl10(root, split)
     if (root / "unsupervised").is_dir() or (root / "supervised").is_dir():
         if split == "unlabelled":
-            return _unlabelled(root / "unsupervised", validate)
+            return _unlabelled(root / "unsupervised", root, validate)
         supervised = root / "supervised"
         names = sorted(set(class_folders(supervised / "train") + class_folders(supervised / "val")))
-        return _labelled(supervised / split, names, validate)
+        return _labelled(supervised / split, names, root, validate)
     if split == "unlabelled":
-        return _unlabelled(root, validate)
+        return _unlabelled(root, root, validate)
     if split == "val":
         raise DataError(
             f"{root} is a plain folder of images, which has no 'val' split: for labelled "
@@ -53,35 +53,41 @@ def open_images(data_dir: str | os.PathLike, split: str, validate: bool = True) 
             f"{root}/supervised/val/<class>/ (images for self-supervised training go in "
             f"{root}/unsupervised/)"
         )
-    return _labelled(root, class_folders(root), validate)
+    return _labelled(root, class_folders(root), root, validate)
 
 
-def _unlabelled(folder: Path, validate: bool) -> ImageSource:
+def _unlabelled(folder: Path, root: Path, validate: bool) -> ImageSource:
     if not folder.is_dir():
         raise DataError(
             f"{folder} not found: the unlabelled split expects {EXTENSIONS_TEXT} images there "
             f"(directly or in subfolders)"
         )
-    paths, others = find_files(folder)
-    warn_skipped(f"files that are not {EXTENSIONS_TEXT} images", others, folder)
+    [paths] = _find(folder, [folder], root).images
     return _file_source(folder, paths, np.full(len(paths), -1), [], validate)
 
 
-def _labelled(folder: Path, class_names: list[str], validate: bool) -> ImageSource:
+def _labelled(folder: Path, class_names: list[str], root: Path, validate: bool) -> ImageSource:
     expected = f"one subfolder per class, {folder}/<class>/, holding {EXTENSIONS_TEXT} images"
     if not folder.is_dir():
         raise DataError(f"{folder} not found: expected {expected}")
     present = class_folders(folder)
     if not present:
         raise DataError(f"{folder} has no class subfolders: expected {expected}")
-    paths, others, labels = [], [], []
-    for name in present:
-        images, not_images = find_files(folder / name)
+    found = _find(folder, [folder / name for name in present], root)
+    paths, labels = [], []
+    for name, images in zip(present, found.images, strict=True):
         paths += images
-        others += not_images
         labels += [class_names.index(name)] * len(images)
-    warn_skipped(f"files that are not {EXTENSIONS_TEXT} images", others, folder)
     return _file_source(folder, paths, np.array(labels), class_names, validate)
+
+
+def _find(folder: Path, folders: list[Path], root: Path) -> Found:
+    """``find_files(folders, root)``, with warnings naming what it skipped (from ``folder``)."""
+    found = find_files(folders, root)
+    warn_skipped(f"files that are not {EXTENSIONS_TEXT} images", found.others, folder)
+    for why, links in found.skipped.items():
+        warn_skipped(why, links, folder)
+    return found
 
 
 def _file_source(
@@ -92,7 +98,8 @@ def _file_source(
     if validate:
         good = decodable(paths)
         bad = np.setdiff1d(np.arange(len(paths)), good)
-        warn_skipped("image files that could not be decoded", [paths[i] for i in bad], folder)
+        warn_skipped("image files that could not be decoded or are over the size limits "
+                     "(docs/data.md)", [paths[i] for i in bad], folder)
         if not len(good):
             raise DataError(f"none of the {len(paths)} image files in {folder} could be decoded")
         paths, labels = [paths[i] for i in good], labels[good]
