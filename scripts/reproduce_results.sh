@@ -22,13 +22,13 @@ done
 train --stage pretrain --encoder alex --width 0.125 --epochs 5 --out $R/pretrain-alex
 for n in 200 20; do
   train --stage linprobe --init $R/pretrain-alex --labels-per-class $n \
-    --feature-layer conv5_relu --out $R/linprobe-alex-pretrain-alex-$n
+    --feature-layer conv5 --out $R/linprobe-alex-pretrain-alex-$n
   train --stage linprobe --init random --encoder alex --width 0.125 --labels-per-class $n \
-    --feature-layer conv5_relu --out $R/linprobe-alex-random-$n
+    --feature-layer conv5 --out $R/linprobe-alex-random-$n
 done
 
 # Choosing the defaults: the linear probe's feature layer on the same pretrained pair ...
-for layer in conv2_relu conv4_relu logits; do
+for layer in conv2 conv4 logits; do
   train --stage linprobe --init $R/pretrain-simple --labels-per-class 200 \
     --feature-layer $layer --out $R/linprobe-simple-pretrain-simple-200-$layer
 done
