@@ -45,6 +45,7 @@ def ab_autoencoder():
     del OBJECTIVES["ab_autoencoder"]
 
 
+@pytest.mark.slow
 def test_new_backbone_and_objective_train_and_classify(tiny_backbone, ab_autoencoder,
                                                        tiny_unlabelled, tmp_path):
     pre = tmp_path / "pre"

@@ -76,6 +76,7 @@ def test_every_objective_with_every_backbone(objective, encoder):
         assert classifier(RGB[:2]).shape == (2, 3)
 
 
+@pytest.mark.slow
 def test_single_network_objective_end_to_end(tiny_unlabelled, tmp_path):
     pre = tmp_path / "pre"
     assert main(["--objective", "colorization", "--data", str(tiny_unlabelled), "--out",
