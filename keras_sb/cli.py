@@ -17,6 +17,7 @@ from keras_sb.threads import share_cores_between_halves
 from keras_sb.training.callbacks import TrainingDiverged
 from keras_sb.training.evaluate import EvaluateConfig, evaluate
 from keras_sb.training.export_stage import ExportConfig, export
+from keras_sb.training.knn_probe import KnnConfig, knn_probe
 from keras_sb.training.pretrain import PretrainConfig, pretrain
 from keras_sb.training.run_folder import RunFolderError
 from keras_sb.training.supervised import FinetuneConfig, LinprobeConfig, train_classifier
@@ -25,6 +26,7 @@ STAGES: dict[str, tuple[type, Callable]] = {
     "pretrain": (PretrainConfig, pretrain),
     "finetune": (FinetuneConfig, train_classifier),
     "linprobe": (LinprobeConfig, train_classifier),
+    "knn": (KnnConfig, knn_probe),
     "evaluate": (EvaluateConfig, evaluate),
     "export": (ExportConfig, export),
 }

@@ -15,6 +15,7 @@ FORBIDDEN = {
     "models": ("keras_sb.training", "keras_sb.demo", "keras_sb.export"),
     "checkpoints.py": ("keras_sb.training",),
     "evaluation.py": ("keras_sb.models", "keras_sb.training", "PIL"),
+    "knn.py": ("keras_sb.models", "keras_sb.training"),
     "confusion_plot.py": ("keras_sb.models", "keras_sb.training"),
     "visualize.py": ("keras_sb.training",),
     "export.py": ("keras_sb.visualize", "keras_sb.training"),

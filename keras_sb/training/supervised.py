@@ -26,26 +26,14 @@ log = logging.getLogger("keras_sb")
 
 
 @dataclass
-class SupervisedConfig(BackboneConfig, RunConfig):
-    """Settings shared by fine-tuning and the linear probe."""
+class InitConfig(BackboneConfig):
+    """Where the backbones come from: a pretraining run or checkpoint, or random weights."""
 
-    init: str = opt("random", "finetune/linprobe: a pretraining run folder (or its .keras "
+    init: str = opt("random", "finetune/linprobe/knn: a pretraining run folder (or its .keras "
                     "checkpoint) to start from, or 'random' (uses --encoder etc.)", resume=True)
-    labels_per_class: int = opt(0, "finetune/linprobe: train on exactly N labelled images per "
-                                "class, stratified and seeded (0: all)", resume=True, minimum=0)
-    top_k: int = opt(5, "finetune/linprobe/evaluate: also report top-k accuracy", minimum=1)
-    stage: str = fixed("")
-    head: str = fixed("shallow")
-    feature_layer: str = fixed(LOGITS)
-    feature_dims: int = fixed(28800)
-    freeze_encoders: bool = fixed(False)
 
-    def __post_init__(self):
-        if not self.out:
-            origin = "random" if self.init == "random" else Path(self.init).name
-            labels = f"{self.labels_per_class}pc" if self.labels_per_class else "all"
-            self.out = f"runs/{self.stage}-{origin}-{labels}"
-        self.check_run()
+    def resolve_init(self) -> None:
+        """Check the backbone flags, then take the pretrained model's settings from --init."""
         self.check_backbone()
         if self.init != "random":
             self.take_pretrained_settings(pretrained_settings(self.init))
@@ -67,6 +55,32 @@ class SupervisedConfig(BackboneConfig, RunConfig):
         if self.init == "random":
             return self.build_backbone()
         return load_checkpoint(self.init, SplitBrain, "--init")
+
+    def default_out(self, stage: str, labels_per_class: int) -> str:
+        origin = "random" if self.init == "random" else Path(self.init).name
+        labels = f"{labels_per_class}pc" if labels_per_class else "all"
+        return f"runs/{stage}-{origin}-{labels}"
+
+
+@dataclass
+class SupervisedConfig(InitConfig, RunConfig):
+    """Settings shared by fine-tuning and the linear probe."""
+
+    labels_per_class: int = opt(0, "finetune/linprobe/knn: train on exactly N labelled images "
+                                "per class, stratified and seeded (0: all)", resume=True,
+                                minimum=0)
+    top_k: int = opt(5, "finetune/linprobe/knn/evaluate: also report top-k accuracy",
+                     minimum=1)
+    stage: str = fixed("")
+    head: str = fixed("shallow")
+    feature_layer: str = fixed(LOGITS)
+    feature_dims: int = fixed(28800)
+    freeze_encoders: bool = fixed(False)
+
+    def __post_init__(self):
+        self.out = self.out or self.default_out(self.stage, self.labels_per_class)
+        self.check_run()
+        self.resolve_init()
 
 
 @dataclass

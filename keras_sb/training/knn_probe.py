@@ -1,0 +1,82 @@
+"""Stage ``knn``: k-nearest-neighbour top-1 of frozen, pooled backbone features (no training),
+for a pretraining run or random initialisation alike."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_sb.data import SAMPLE_DATA, ImageSource, open_images, stratified_subset
+from keras_sb.evaluation import classification_report
+from keras_sb.knn import knn_probabilities
+from keras_sb.models import SplitBrainClassifier
+from keras_sb.safe_io import write_text
+from keras_sb.training.config import check_numbers, opt
+from keras_sb.training.supervised import InitConfig, labelled_dataset, write_report
+
+log = logging.getLogger("keras_sb")
+
+
+@dataclass
+class KnnConfig(InitConfig):
+    """A kNN probe: features of ``supervised/train`` (or N per class of it) vote for the
+    classes of ``supervised/val``."""
+
+    data: str = opt(SAMPLE_DATA, "image folder with labelled images")
+    out: str = opt("", "knn: folder for report.json, confusion.png and config.json "
+                   "(default runs/knn-INIT-LABELS)")
+    labels_per_class: int = opt(0, "finetune/linprobe/knn: train on exactly N labelled images "
+                                "per class, stratified and seeded (0: all)", minimum=0)
+    seed: int = opt(0, "seed for data sampling, shuffling and initial weights", minimum=0)
+    feature_layer: str = opt("conv3", "knn: backbone stage whose average-pooled output is the "
+                             "feature (as in linprobe)")
+    feature_dims: int = opt(9216, "knn: pool the backbones' features to at most this many "
+                            "values in total", minimum=1)
+    k: int = opt(20, "knn: neighbours that vote (cosine similarity, weighted exp(sim/0.07))",
+                 minimum=1)
+    top_k: int = opt(5, "finetune/linprobe/knn/evaluate: also report top-k accuracy", minimum=1)
+    batch_size: int = opt(64, "images per step", minimum=1)
+
+    def __post_init__(self):
+        self.data = str(Path(self.data).expanduser().resolve())
+        self.out = self.out or self.default_out("knn", self.labels_per_class)
+        check_numbers(self)
+        self.resolve_init()
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out {self.out} is a file: give a folder for the report")
+
+
+def knn_probe(config: KnnConfig) -> dict:
+    """Score the kNN probe on the val split; writes report.json, confusion.png, config.json."""
+    train = open_images(config.data, "train")
+    if config.labels_per_class:
+        train = stratified_subset(train, config.labels_per_class, config.seed)
+    val = open_images(config.data, "val")
+    keras.utils.set_random_seed(config.seed)
+    names = train.class_names
+    model = SplitBrainClassifier(config.load_backbone(), len(names), names,
+                                 feature_layer=config.feature_layer,
+                                 feature_dims=config.feature_dims, freeze_backbone=True)
+    extractor = keras.Model(model.input, model.get_layer("feature_norm").input)
+    probabilities = knn_probabilities(_features(extractor, train, config),
+                                      train.labels, _features(extractor, val, config),
+                                      len(names), config.k)
+    report = classification_report(val.labels, probabilities, names, config.top_k)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(report, out)
+    write_text(out / "config.json", json.dumps(asdict(config), indent=2, sort_keys=True) + "\n")
+    log.info("kNN (k=%d) on %s from %s, %s features of %d training images: top-1 %.4f "
+             "(%s)", config.k, val.description, config.init, config.feature_layer, len(train),
+             report["top1"], out / "report.json")
+    return report
+
+
+def _features(extractor: keras.Model, source: ImageSource, config: KnnConfig) -> np.ndarray:
+    images = labelled_dataset(source, config.image_size, config.batch_size, False, 0)
+    return extractor.predict(images.map(lambda image, _: image), verbose=0)
