@@ -25,7 +25,8 @@ def epoch_decay(learning_rate: float, decay: float) -> keras.callbacks.LearningR
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Raises TrainingDiverged on the first non-finite loss (each batch) or epoch metric.
+    """Raises TrainingDiverged on the first non-finite loss (each batch), epoch metric or
+    weight (each epoch).
 
     Raising (rather than ``stop_training``, as Keras' ``TerminateOnNaN`` does) ends ``fit``
     before the epoch-end callbacks, so no NaN checkpoint or resume state is written. Keep it
@@ -42,6 +43,10 @@ class StopOnNonFinite(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None):
         for name, value in (logs or {}).items():
             self._check(value, f"{name} of epoch {epoch + 1}")
+        if not all(np.isfinite(w).all() for w in self.model.get_weights()):
+            raise TrainingDiverged(f"training diverged: non-finite weights after epoch "
+                                   f"{epoch + 1}; nothing of this epoch was saved. Lower the "
+                                   f"--learning-rate ({self.learning_rate:g}).")
 
     def _check(self, value, what: str) -> None:
         if value is not None and not math.isfinite(float(value)):
@@ -56,7 +61,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     improves on ``best``) through a temporary file and a rename.
 
     Keras' ``ModelCheckpoint`` writes in place: a kill or a full disk while it writes leaves a
-    broken checkpoint. A model with non-finite weights is never saved (TrainingDiverged).
+    broken checkpoint. (``StopOnNonFinite``, earlier in the list, keeps non-finite weights
+    from reaching it.)
     """
 
     def __init__(self, path: str | Path, monitor: str | None = None, mode: str = "min",
@@ -73,10 +79,6 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             if self.best is not None and not self.better(value, self.best):
                 return
             self.best = value
-        if not all(np.isfinite(w).all() for w in self.model.get_weights()):
-            raise TrainingDiverged(f"training diverged: non-finite weights after epoch "
-                                   f"{epoch + 1}; {self.path} was not written. Lower the "
-                                   "--learning-rate.")
         save_model(self.model, self.path)
 
 
