@@ -126,9 +126,9 @@ def read_image(source: ImageSource, size: int) -> tuple[np.ndarray, str]:
 
 
 def classify(model: SplitBrainClassifier, rgb: np.ndarray) -> dict[str, float]:
-    """Class probabilities {class name: p} for one float32 [S, S, 3] image."""
+    """Calibrated class probabilities {class name: p} for one float32 [S, S, 3] image."""
     logits = model(rgb[None], training=False)
-    probabilities = tf.nn.softmax(logits[0]).numpy()
+    probabilities = model.probabilities(logits[0]).numpy()
     return {name: float(p) for name, p in zip(model.class_names, probabilities, strict=True)}
 
 

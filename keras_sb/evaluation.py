@@ -1,4 +1,5 @@
-"""Classifier evaluation: top-k and per-class accuracy and the confusion counts, as JSON."""
+"""Classifier evaluation: top-k and per-class accuracy, calibration error and the confusion
+counts, as JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_sb.calibration import ECE_BINS, expected_calibration_error
 from keras_sb.safe_io import write_text
 
 
@@ -17,7 +19,8 @@ def classification_report(
 
     Classes are ranked by probability; equal probabilities rank the lower class index first
     (as ``np.argmax`` does). ``top_k`` is clipped to C, and the key names the clipped k.
-    Fractions are None when there are no images.
+    ``ece`` is the expected calibration error over ``ECE_BINS`` (15) confidence bins.
+    Fractions and ``ece`` are None when there are no images.
     """
     labels, probabilities = np.asarray(labels), np.asarray(probabilities)
     classes = len(class_names)
@@ -35,6 +38,7 @@ def classification_report(
         "images": len(labels),
         "top1": _fraction(predicted == labels),
         f"top{k}": _fraction((ranked == labels[:, None]).any(axis=1)),
+        "ece": expected_calibration_error(probabilities, labels, ECE_BINS) if len(labels) else None,
         "per_class": per_class,
         "confusion": confusion.tolist(),
         "class_names": list(class_names),

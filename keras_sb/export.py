@@ -38,7 +38,8 @@ def _classify_fn(model: SplitBrainClassifier, size: int) -> Callable:
     names = tf.constant(model.class_names)
 
     def serving_default(image_bytes):
-        probabilities = tf.nn.softmax(model(preprocess(image_bytes, size), training=False))
+        # model.temperature is a Python float: tracing bakes it into the graph as a constant.
+        probabilities = model.probabilities(model(preprocess(image_bytes, size), training=False))
         return {
             "probabilities": probabilities,
             "class_names": tf.tile(names[None], [tf.shape(probabilities)[0], 1]),
@@ -85,11 +86,13 @@ def export_saved_model(model: SplitBrainClassifier, out_dir: str | Path,
                        temperature: float = 0.38) -> Path:
     """Write ``model`` as a SavedModel in ``out_dir`` and return that path.
 
-    Signatures, each on ``image_bytes``: ``serving_default`` -> ``probabilities`` [N, C],
+    Signatures, each on ``image_bytes``: ``serving_default`` -> ``probabilities`` [N, C]
+    (calibrated, softmax(logits / ``model.temperature``), that temperature fixed at export),
     ``class_names`` [N, C] (model order) and ``top_class`` [N]; ``features`` -> the
     concatenated features [N, D]; ``colorize`` -> ``colorized`` uint8 [N, S, S, 3], the
-    input's L with the L->ab network's annealed-mean ab at ``temperature`` (only for a
-    classifier on the ``logits`` features, which keeps the whole colour network).
+    input's L with the L->ab network's annealed-mean ab at ``temperature`` (the colorization
+    temperature, not the classifier's; only for a classifier on the ``logits`` features,
+    which keeps the whole colour network).
     """
     size = model.input_shape[1]
     endpoints = {"serving_default": _classify_fn(model, size),

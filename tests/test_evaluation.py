@@ -63,6 +63,15 @@ def test_class_without_images():
 def test_no_images():
     report = classification_report(np.zeros(0, int), np.zeros((0, 3)), NAMES)
     assert report["images"] == 0 and report["top1"] is None and report["top3"] is None
+    assert report["ece"] is None
+
+
+def test_ece_uses_15_bins():
+    # 0.9 (right) and 0.85 (wrong) fall in different bins of 1/15:
+    # 1/2 * |1 - 0.9| + 1/2 * |0 - 0.85| (one bin would give |0.5 - 0.875| = 0.375)
+    probabilities = np.array([[0.9, 0.05, 0.05], [0.05, 0.85, 0.1]])
+    report = classification_report(np.array([0, 2]), probabilities, NAMES)
+    assert report["ece"] == pytest.approx(0.475)
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,8 @@ def test_random_init_baseline_and_evaluate(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--stage", "finetune", "--labels-per-class", "11"], "at most 10"),
+        (["--stage", "finetune", "--labels-per-class", "10"], "at most 9 per class (the images "
+         "left after holding out --val-fraction 0.1"),
         (["--stage", "finetune", "--init", "/no/such/run"], "/no/such/run"),
         (["--stage", "linprobe", "--feature-layer", "conv9"],
          "--feature-layer: 'conv9' is not a stage of the simple backbone; choose one of: "

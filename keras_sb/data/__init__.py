@@ -5,8 +5,8 @@ from pathlib import Path
 from keras_sb.data.decode import as_float
 from keras_sb.data.errors import DataError
 from keras_sb.data.files import IMAGE_EXTENSIONS
-from keras_sb.data.layouts import SPLITS, open_images
-from keras_sb.data.sampling import stratified_subset
+from keras_sb.data.layouts import SPLITS, has_split, open_images
+from keras_sb.data.sampling import stratified_split, stratified_subset
 from keras_sb.data.sources import FileImageSource, ImageSource
 from keras_sb.data.stl10 import Stl10Source
 
@@ -21,6 +21,8 @@ __all__ = [
     "ImageSource",
     "Stl10Source",
     "as_float",
+    "has_split",
     "open_images",
+    "stratified_split",
     "stratified_subset",
 ]

@@ -56,6 +56,18 @@ def open_images(data_dir: str | os.PathLike, split: str, validate: bool = True) 
     return _labelled(root, class_folders(root), root, validate)
 
 
+def has_split(data_dir: str | os.PathLike, split: str) -> bool:
+    """Whether ``data_dir`` lays out a ``split`` at all (its images are checked when opened):
+    STL-10 files have every split, a plain folder of images has no "val"."""
+    root = Path(data_dir).expanduser()
+    if is_stl10(root):
+        return True
+    if (root / "unsupervised").is_dir() or (root / "supervised").is_dir():
+        folder = "unsupervised" if split == "unlabelled" else f"supervised/{split}"
+        return (root / folder).is_dir()
+    return split != "val"
+
+
 def _unlabelled(folder: Path, root: Path, validate: bool) -> ImageSource:
     if not folder.is_dir():
         raise DataError(

@@ -26,6 +26,32 @@ def stratified_subset(source: ImageSource, per_class: int, seed: int) -> ImageSo
     return source.subset(np.concatenate(chosen))
 
 
+def stratified_split(source: ImageSource, fraction: float, seed: int
+                     ) -> tuple[ImageSource, ImageSource]:
+    """Seeded hold-out of ``fraction`` of every class: (rest, held_out).
+
+    Each class with n images gives ``round(fraction * n)`` of them, at least one and at most
+    n - 1, so that both parts hold every class. Images labelled -1 stay in ``rest``.
+    """
+    if not source.class_names:
+        raise DataError(f"cannot hold out images per class from {source.description}: it is "
+                        "unlabelled")
+    if not 0 < fraction < 1:
+        raise DataError(f"the hold-out fraction must be between 0 and 1, got {fraction}")
+    members = [np.flatnonzero(source.labels == label) for label in range(len(source.class_names))]
+    single = [name for name, indices in zip(source.class_names, members, strict=True)
+              if len(indices) < 2]
+    if single:
+        raise DataError(f"cannot hold out images of every class of {source.location}: "
+                        f"{', '.join(single)} ha(s) fewer than 2 images; add images")
+    rng = np.random.default_rng(seed)
+    held = [rng.permutation(indices)[:min(len(indices) - 1, max(1, round(fraction * len(indices))))]
+            for indices in members]
+    mask = np.zeros(len(source), bool)
+    mask[np.concatenate(held)] = True
+    return source.subset(~mask), source.subset(mask)
+
+
 def _check_counts(source: ImageSource, members: list[np.ndarray], per_class: int) -> None:
     """Raise a DataError naming every class with fewer than ``per_class`` images."""
     short = [

@@ -58,11 +58,16 @@ class SplitBrainClassifier(ConfigurableModel):
         feature_layer: backbone stage or ``logits``.
         feature_dims: cap on the concatenated feature size.
         freeze_backbone: keep the backbones fixed (BatchNorm in inference mode).
+        temperature: the calibration temperature T > 0 (Guo et al., ICML 2017). The model's
+            outputs stay raw logits; calibrated probabilities are softmax(logits / T), from
+            :meth:`probabilities`. Training leaves T = 1; the training stage then sets it,
+            fitted on the validation split (``keras_sb.calibration.fit_temperature``).
     """
 
     def __init__(self, backbone: SplitBrain | dict, num_classes: int, class_names=None,
                  head: str = "shallow", feature_layer: str = LOGITS,
-                 feature_dims: int = 28800, freeze_backbone: bool = False, **kwargs):
+                 feature_dims: int = 28800, freeze_backbone: bool = False,
+                 temperature: float = 1.0, **kwargs):
         if isinstance(backbone, dict):
             backbone = keras.saving.deserialize_keras_object(backbone)
         if head not in HEADS:
@@ -100,6 +105,23 @@ class SplitBrainClassifier(ConfigurableModel):
         self.feature_layer = feature_layer
         self.feature_dims = feature_dims
         self.freeze_backbone = freeze_backbone
+        self.temperature = temperature
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature T of :meth:`probabilities` (a Python float > 0)."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {value}")
+        self._temperature = value
+
+    def probabilities(self, logits):
+        """Calibrated class probabilities softmax(``logits`` / temperature) of [..., C] logits."""
+        return keras.ops.softmax(logits / self.temperature)
 
     @property
     def has_pretext_heads(self) -> bool:
@@ -126,4 +148,5 @@ class SplitBrainClassifier(ConfigurableModel):
             "feature_layer": self.feature_layer,
             "feature_dims": self.feature_dims,
             "freeze_backbone": self.freeze_backbone,
+            "temperature": self.temperature,
         }

@@ -57,8 +57,9 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
-    """After each epoch, saves the model to ``path`` (when ``monitor`` is given: only when it
-    improves on ``best``) through a temporary file and a rename.
+    """After each epoch, saves the model (``saved``, or the one being trained) to ``path``
+    (when ``monitor`` is given: only when it improves on ``best``) through a temporary file and
+    a rename; a ``{epoch}`` in ``path`` is replaced by the 3-digit epoch number.
 
     Keras' ``ModelCheckpoint`` writes in place: a kill or a full disk while it writes leaves a
     broken checkpoint. (``StopOnNonFinite``, earlier in the list, keeps non-finite weights
@@ -66,9 +67,10 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, path: str | Path, monitor: str | None = None, mode: str = "min",
-                 best: float | None = None):
+                 best: float | None = None, saved: keras.Model | None = None):
         super().__init__()
         self.path = Path(path)
+        self.saved = saved
         self.monitor = monitor
         self.better = np.less if mode == "min" else np.greater
         self.best = best
@@ -79,7 +81,24 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             if self.best is not None and not self.better(value, self.best):
                 return
             self.best = value
-        save_model(self.model, self.path)
+        save_model(self.saved or self.model, str(self.path).replace("{epoch}", f"{epoch + 1:03d}"))
+
+
+class EveryNthEpoch(keras.callbacks.Callback):
+    """Runs ``callback``'s ``on_epoch_end`` after every ``n``-th epoch only."""
+
+    def __init__(self, n: int, callback: keras.callbacks.Callback):
+        super().__init__()
+        self.n = n
+        self.callback = callback
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def on_epoch_end(self, epoch: int, logs=None):
+        if (epoch + 1) % self.n == 0:
+            self.callback.on_epoch_end(epoch, logs)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -116,19 +135,24 @@ class PreviewGrid(keras.callbacks.Callback):
 
 def run_callbacks(run: RunFolder, state: ResumeState, monitor: str, mode: str, patience: int,
                   learning_rate: float, decay: float, resuming: bool,
-                  extra: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
-    """Divergence check, LR decay, early stopping, best/last checkpoints, CSV and TensorBoard
-    logs, ``extra`` callbacks, and last the resume state, so that an epoch is committed only
-    once everything else of it is written."""
+                  extra: list[keras.callbacks.Callback], saved: keras.Model,
+                  snapshot_every: int = 0) -> list[keras.callbacks.Callback]:
+    """Divergence check, LR decay, early stopping, best/last (and every ``snapshot_every``-th
+    epoch's) checkpoints of ``saved``, CSV and TensorBoard logs, ``extra`` callbacks, and last
+    the resume state, so that an epoch is committed only once everything else of it is
+    written."""
     history = run.logged(monitor) if resuming else []
     best_so_far = (min(history) if mode == "min" else max(history)) if history else None
+    snapshots = [EveryNthEpoch(snapshot_every, AtomicCheckpoint(run.snapshot, saved=saved))
+                 ] if snapshot_every else []
     return [
         StopOnNonFinite(learning_rate),
         epoch_decay(learning_rate, decay),
         ResumableEarlyStopping(history, monitor=monitor, mode=mode, patience=patience,
                                verbose=1),
-        AtomicCheckpoint(run.best, monitor, mode, best_so_far),
-        AtomicCheckpoint(run.last),
+        AtomicCheckpoint(run.best, monitor, mode, best_so_far, saved),
+        AtomicCheckpoint(run.last, saved=saved),
+        *snapshots,
         keras.callbacks.CSVLogger(str(run.log), append=resuming),
         keras.callbacks.TensorBoard(str(run.tensorboard), update_freq="epoch"),
         *extra,

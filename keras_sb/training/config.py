@@ -103,6 +103,8 @@ class RunConfig:
                         minimum=0)
     seed: int = opt(0, "seed for data sampling, shuffling and initial weights", resume=True,
                     minimum=0)
+    snapshot_every: int = opt(0, "also keep epoch_NNN.keras after every N-th epoch (0: none)",
+                              minimum=0)
     strategy: str = opt("auto", "device strategy (auto: mirrored when >1 GPU)",
                         choices=STRATEGIES)
     progress: bool = opt(True, "show a progress bar (otherwise one line per epoch)")

@@ -11,32 +11,41 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_sb.data import SAMPLE_DATA, ImageSource, open_images, stratified_subset
+from keras_sb.data import SAMPLE_DATA, DataError, ImageSource
 from keras_sb.evaluation import classification_report
 from keras_sb.knn import knn_probabilities
 from keras_sb.models import SplitBrainClassifier
 from keras_sb.safe_io import write_text
 from keras_sb.training.config import check_numbers, opt
-from keras_sb.training.supervised import InitConfig, labelled_dataset, write_report
+from keras_sb.training.supervised import (
+    FEATURE_DIMS_HELP,
+    FEATURE_LAYER_HELP,
+    InitConfig,
+    labelled_dataset,
+    labelled_splits,
+    split_at_features,
+    write_report,
+)
 
 log = logging.getLogger("keras_sb")
 
 
 @dataclass
 class KnnConfig(InitConfig):
-    """A kNN probe: features of ``supervised/train`` (or N per class of it) vote for the
-    classes of ``supervised/val``."""
+    """A kNN probe: features of ``supervised/train`` less the held-out part (or N per class
+    of it) vote for the classes of ``supervised/val``."""
 
     data: str = opt(SAMPLE_DATA, "image folder with labelled images")
     out: str = opt("", "knn: folder for report.json, confusion.png and config.json "
                    "(default runs/knn-INIT-LABELS)")
     labels_per_class: int = opt(0, "finetune/linprobe/knn: train on exactly N labelled images "
                                 "per class, stratified and seeded (0: all)", minimum=0)
+    val_fraction: float = opt(0.1, "held-out share of each class (left out, so that the "
+                              "neighbours are the images the other stages train on)",
+                              above=0, below=1)
     seed: int = opt(0, "seed for data sampling, shuffling and initial weights", minimum=0)
-    feature_layer: str = opt("conv3", "knn: backbone stage whose average-pooled output is the "
-                             "feature (as in linprobe)")
-    feature_dims: int = opt(9216, "knn: pool the backbones' features to at most this many "
-                            "values in total", minimum=1)
+    feature_layer: str = opt("conv3", FEATURE_LAYER_HELP)
+    feature_dims: int = opt(9216, FEATURE_DIMS_HELP, minimum=1)
     k: int = opt(20, "knn: neighbours that vote (cosine similarity, weighted exp(sim/0.07))",
                  minimum=1)
     top_k: int = opt(5, "finetune/linprobe/knn/evaluate: also report top-k accuracy", minimum=1)
@@ -53,16 +62,17 @@ class KnnConfig(InitConfig):
 
 def knn_probe(config: KnnConfig) -> dict:
     """Score the kNN probe on the val split; writes report.json, confusion.png, config.json."""
-    train = open_images(config.data, "train")
-    if config.labels_per_class:
-        train = stratified_subset(train, config.labels_per_class, config.seed)
-    val = open_images(config.data, "val")
+    train, _, val = labelled_splits(config.data, config.val_fraction, config.labels_per_class,
+                                    config.seed)
+    if val is None:
+        raise DataError(f"--data {config.data} has no val split to score the kNN probe on: "
+                        "lay it out as supervised/train/<class>/ and supervised/val/<class>/")
     keras.utils.set_random_seed(config.seed)
     names = train.class_names
     model = SplitBrainClassifier(config.load_backbone(), len(names), names,
                                  feature_layer=config.feature_layer,
                                  feature_dims=config.feature_dims, freeze_backbone=True)
-    extractor = keras.Model(model.input, model.get_layer("feature_norm").input)
+    extractor, _ = split_at_features(model)
     probabilities = knn_probabilities(_features(extractor, train, config),
                                       train.labels, _features(extractor, val, config),
                                       len(names), config.k)

@@ -21,8 +21,11 @@ log = logging.getLogger("keras_sb")
 class PretrainConfig(BackboneConfig, RunConfig):
     """Settings of a pretraining run."""
 
-    val_fraction: float = opt(0.05, "pretrain: share of the images held out for validation",
-                              resume=True, above=0, below=1)
+    val_fraction: float = opt(0.05, "share of the training images held out to choose the best "
+                              "epoch (pretrain: at random; finetune/linprobe/knn: of each "
+                              "class of supervised/train, seeded by --seed; supervised/val is "
+                              "only used for the reported scores)", resume=True, above=0,
+                              below=1)
     previews: bool = opt(True, "pretrain: write previews/epoch_NNN.png after each epoch")
 
     def __post_init__(self):

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -41,13 +42,15 @@ class RunFolder:
         self.backup = self.path / "backup"
         self.previews = self.path / "previews"
         self.summary = self.path / "summary.json"
+        self.snapshot = self.path / "epoch_{epoch}.keras"
 
     def written_by_runs(self) -> list[Path]:
         """The entries of the folder that a run writes (those ``--overwrite`` may delete)."""
         names = {"config.json", "best.keras", "last.keras", "log.csv", "tensorboard", "backup",
                  "previews", "summary.json", "report.json", "confusion.png"}
         return [entry for entry in self.path.iterdir()
-                if entry.name in names or entry.name.startswith("eval-")]
+                if entry.name in names or entry.name.startswith("eval-")
+                or re.fullmatch(r"epoch_\d{3,}\.keras", entry.name)]
 
     @property
     def finished(self) -> bool:

@@ -57,6 +57,11 @@ class TrainingStage:
         """(training, validation) batches of ``global_batch``."""
         raise NotImplementedError
 
+    def trained_part(self, model: keras.Model) -> keras.Model:
+        """The model ``fit`` trains: ``model`` itself, or a part of it sharing its layers
+        (checkpoints always save ``model``)."""
+        return model
+
     def callbacks(self, model: keras.Model) -> list[keras.callbacks.Callback]:
         """The stage's own callbacks, run after the shared ones and before the commit."""
         return []
@@ -91,8 +96,9 @@ class TrainingStage:
         """Train for ``config.epochs`` epochs in all, continuing after the last epoch
         committed in the run folder; returns this session's training seconds."""
         config, run = self.config, self.run
+        trained = self.trained_part(model)
         state = ResumeState(run.backup)
-        committed = state.restore(model)
+        committed = state.restore(trained)
         done = committed["epochs"]
         if done:
             log.info("%s: resuming after epoch %d of %d.", run.path, done, config.epochs)
@@ -101,7 +107,7 @@ class TrainingStage:
         if not committed["complete"]:
             callbacks = run_callbacks(run, state, self.monitor, self.mode, config.patience,
                                       config.learning_rate, config.lr_decay, done > 0,
-                                      self.callbacks(model))
-            model.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=done,
+                                      self.callbacks(model), model, config.snapshot_every)
+            trained.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=done,
                       callbacks=callbacks, shuffle=False, verbose=1 if config.progress else 2)
         return time.time() - started

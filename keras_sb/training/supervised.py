@@ -9,20 +9,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from keras_sb.calibration import expected_calibration_error, fit_temperature, softmax
 from keras_sb.checkpoints import checkpoint_config, checkpoint_path, load_checkpoint
 from keras_sb.confusion_plot import save_confusion_png
-from keras_sb.data import ImageSource, as_float, open_images, stratified_subset
+from keras_sb.data import (
+    DataError,
+    ImageSource,
+    as_float,
+    has_split,
+    open_images,
+    stratified_split,
+    stratified_subset,
+)
 from keras_sb.evaluation import classification_report, save_report_json
 from keras_sb.models.backbones import build_backbone
 from keras_sb.models.classifier import HEADS, SplitBrainClassifier
 from keras_sb.models.split_brain import LOGITS, SplitBrain
+from keras_sb.safe_io import save_model
 from keras_sb.training.config import BackboneConfig, RunConfig, fixed, opt
 from keras_sb.training.run_folder import RunFolderError
 from keras_sb.training.stage import TrainingStage
 
 log = logging.getLogger("keras_sb")
+
+
+FEATURE_LAYER_HELP = ("finetune/linprobe/knn: backbone stage whose average-pooled output feeds "
+                      "the classifier (simple: conv1..conv4; alex: conv1..conv5, fc6, fc7; "
+                      "resnet: stem, stage1..stage4, pool; googl: stem, inception3..5), or "
+                      "logits: the pretext heads' 12x12 outputs")
+FEATURE_DIMS_HELP = ("finetune/linprobe/knn: average-pool the backbones' features to at most this "
+                     "many values in total (the paper uses about 9k)")
 
 
 @dataclass
@@ -69,12 +88,14 @@ class SupervisedConfig(InitConfig, RunConfig):
     labels_per_class: int = opt(0, "finetune/linprobe/knn: train on exactly N labelled images "
                                 "per class, stratified and seeded (0: all)", resume=True,
                                 minimum=0)
+    val_fraction: float = opt(0.1, "held-out share of each class", resume=True, above=0,
+                              below=1)
     top_k: int = opt(5, "finetune/linprobe/knn/evaluate: also report top-k accuracy",
                      minimum=1)
     stage: str = fixed("")
     head: str = fixed("shallow")
-    feature_layer: str = fixed(LOGITS)
-    feature_dims: int = fixed(28800)
+    feature_layer: str = opt(LOGITS, FEATURE_LAYER_HELP, resume=True)
+    feature_dims: int = opt(28800, FEATURE_DIMS_HELP, resume=True, minimum=1)
     freeze_encoders: bool = fixed(False)
 
     def __post_init__(self):
@@ -99,13 +120,11 @@ class FinetuneConfig(SupervisedConfig):
 class LinprobeConfig(SupervisedConfig):
     """The paper's protocol: a linear classifier on frozen intermediate conv features."""
 
-    feature_layer: str = opt("conv3", "linprobe: backbone stage whose output is the feature "
-                             "(simple: conv1..conv4; alex: conv1..conv5, fc6, fc7; resnet: "
-                             "stem, stage1..stage4, pool; googl: stem, inception3..5) or "
-                             "logits", resume=True)
-    feature_dims: int = opt(9216, "linprobe: average-pool the backbones' features to at most "
-                            "this many values in total (the paper uses about 9k)",
-                            resume=True, minimum=1)
+    feature_layer: str = opt("conv3", FEATURE_LAYER_HELP, resume=True)
+    feature_dims: int = opt(9216, FEATURE_DIMS_HELP, resume=True, minimum=1)
+    epochs: int = opt(100, "maximum epochs", minimum=1)
+    patience: int = opt(10, "early stopping: epochs without improvement before stopping",
+                        minimum=0)
     stage: str = fixed("linprobe")
     freeze_encoders: bool = fixed(True)
 
@@ -118,6 +137,24 @@ def pretrained_settings(init: str) -> dict:
         raise RunFolderError(f"--init {init} holds a {config.get('class_name')}, not a "
                              "pretraining checkpoint (SplitBrain)")
     return config["config"]
+
+
+def labelled_splits(data: str, val_fraction: float, labels_per_class: int, seed: int
+                    ) -> tuple[ImageSource, ImageSource, ImageSource | None]:
+    """(train, holdout, test): ``holdout`` is ``val_fraction`` of each class of the labelled
+    train split (chosen by ``seed``), ``train`` the rest (or ``labels_per_class`` of each class
+    of it), ``test`` the val split, None when the data has none."""
+    labelled = open_images(data, "train")
+    train, holdout = stratified_split(labelled, val_fraction, seed)
+    if labels_per_class:
+        try:
+            train = stratified_subset(train, labels_per_class, seed)
+        except DataError as error:
+            raise DataError(f"--labels-per-class {labels_per_class}: {error} (the images left "
+                            f"after holding out --val-fraction {val_fraction} of each class to "
+                            "choose the best epoch)") from None
+    test = open_images(data, "val") if has_split(data, "val") else None
+    return train, holdout, test
 
 
 def labelled_dataset(source: ImageSource, image_size: int, batch_size: int, training: bool,
@@ -138,13 +175,22 @@ def compile_classifier(model: keras.Model, learning_rate: float, top_k: int) -> 
     return model
 
 
-def evaluate_classifier(model: keras.Model, source: ImageSource, batch_size: int,
-                        top_k: int) -> dict:
-    """Top-1, top-k, per-class accuracy and confusion matrix of ``model`` on ``source``."""
+def classifier_logits(model: keras.Model, source: ImageSource, batch_size: int) -> np.ndarray:
+    """``model``'s logits for the centre crops of ``source``."""
     images = labelled_dataset(source, model.input_shape[1], batch_size, False, 0)
-    logits = model.predict(images.map(lambda image, _: image), verbose=0)
-    probabilities = tf.nn.softmax(logits).numpy()
-    return classification_report(source.labels, probabilities, source.class_names, top_k)
+    return model.predict(images.map(lambda image, _: image), verbose=0)
+
+
+def evaluate_classifier(model: SplitBrainClassifier, source: ImageSource, batch_size: int,
+                        top_k: int) -> dict:
+    """Top-1, top-k, per-class accuracy, confusion matrix and calibration error (of the
+    probabilities at the model's temperature, and ``ece_uncalibrated`` at 1) on ``source``."""
+    logits = classifier_logits(model, source, batch_size)
+    report = classification_report(source.labels, softmax(logits, model.temperature),
+                                   source.class_names, top_k)
+    report["temperature"] = model.temperature
+    report["ece_uncalibrated"] = expected_calibration_error(softmax(logits), source.labels)
+    return report
 
 
 def write_report(report: dict, folder: Path) -> None:
@@ -160,13 +206,13 @@ class ClassifierTraining(TrainingStage):
 
     def open_data(self) -> None:
         config = self.config
-        self.train_source = open_images(config.data, "train")
-        self.val_source = open_images(config.data, "val")
-        if config.labels_per_class:
-            self.train_source = stratified_subset(self.train_source, config.labels_per_class,
-                                                  config.seed)
-        log.info("Training on %s, validating on %s.", self.train_source.description,
-                 self.val_source.description)
+        self.train_source, self.holdout_source, self.test_source = labelled_splits(
+            config.data, config.val_fraction, config.labels_per_class, config.seed)
+        log.info("Training on %s; choosing the best epoch on %d images held out of them "
+                 "(--val-fraction); reporting on %s.", self.train_source.description,
+                 len(self.holdout_source),
+                 self.test_source.description if self.test_source else
+                 "the held-out images (the data has no val split)")
 
     def check_inputs(self) -> None:
         """``--feature-layer`` must be a stage of the backbone, and the ``--init`` checkpoint
@@ -192,33 +238,81 @@ class ClassifierTraining(TrainingStage):
         model = SplitBrainClassifier(config.load_backbone(), len(names), names, config.head,
                                      config.feature_layer, config.feature_dims,
                                      config.freeze_encoders)
+        self.extractor, self.head = split_at_features(model)
+        if config.freeze_encoders:
+            compile_classifier(self.head, config.learning_rate, config.top_k)
         return compile_classifier(model, config.learning_rate, config.top_k)
+
+    def trained_part(self, model: SplitBrainClassifier) -> keras.Model:
+        """With frozen backbones only the head trains, on features computed once."""
+        return self.head if self.config.freeze_encoders else model
 
     def datasets(self, model: SplitBrainClassifier, global_batch: int):
         config = self.config
-        return (labelled_dataset(self.train_source, config.image_size, global_batch, True,
-                                 config.seed),
-                labelled_dataset(self.val_source, config.image_size, global_batch, False, 0))
+        if not config.freeze_encoders:
+            return (labelled_dataset(self.train_source, config.image_size, global_batch, True,
+                                     config.seed),
+                    labelled_dataset(self.holdout_source, config.image_size, global_batch,
+                                     False, 0))
+        train, holdout = (self.features(source, global_batch)
+                          for source in (self.train_source, self.holdout_source))
+        log.info("Frozen backbones: features of %d + %d images computed once (%.1f MiB).",
+                 len(train[1]), len(holdout[1]), (train[0].nbytes + holdout[0].nbytes) / 2**20)
+        return (tf.data.Dataset.from_tensor_slices(train)
+                .shuffle(len(train[1]), seed=config.seed, reshuffle_each_iteration=True)
+                .batch(global_batch).prefetch(tf.data.AUTOTUNE),
+                tf.data.Dataset.from_tensor_slices(holdout).batch(global_batch))
+
+    def features(self, source: ImageSource, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(features, labels) of ``source``'s centre crops (no augmentation)."""
+        images = labelled_dataset(source, self.config.image_size, batch_size, False, 0)
+        return (self.extractor.predict(images.map(lambda image, _: image), verbose=0),
+                source.labels.astype(np.int32))
 
     def summarise(self, model: SplitBrainClassifier, global_batch: int, seconds: float) -> dict:
-        """Scores of ``best.keras`` on the val split (report.json, confusion.png)."""
+        """Calibrates ``best.keras`` on the held-out images (temperature scaling) and scores
+        it once on the val split (report.json, confusion.png)."""
         config, run = self.config, self.run
         best = keras.saving.load_model(run.best, compile=False)
-        report = evaluate_classifier(best, self.val_source, global_batch, config.top_k)
+        holdout_logits = classifier_logits(best, self.holdout_source, global_batch)
+        best.temperature = fit_temperature(holdout_logits, self.holdout_source.labels)
+        save_model(best, run.best)
+        reported = self.test_source or self.holdout_source
+        report = evaluate_classifier(best, reported, global_batch, config.top_k)
         write_report(report, run.path)
         top_k = next(k for k in report if k.startswith("top") and k != "top1")
-        log.info("val top-1 %.4f, %s %.4f (best checkpoint %s)", report["top1"], top_k,
-                 report[top_k], run.best)
+        log.info("%s top-1 %.4f, %s %.4f, ECE %.4f (uncalibrated %.4f; temperature %.3f) "
+                 "(best checkpoint %s)", reported.description, report["top1"], top_k,
+                 report[top_k], report["ece"], report["ece_uncalibrated"], best.temperature,
+                 run.best)
+        holdout = classification_report(self.holdout_source.labels,
+                                         softmax(holdout_logits), best.class_names, 1)
         return {
             "stage": config.stage,
             "init": config.init,
             "train_images": len(self.train_source),
+            "holdout_images": len(self.holdout_source),
+            "reported_on": "val" if self.test_source else "holdout",
             "epochs": len(run.read_log()),
+            "holdout_top1": round(holdout["top1"], 4),
             "val_top1": round(report["top1"], 4),
             f"val_{top_k}": round(report[top_k], 4),
+            "val_ece": round(report["ece"], 4),
+            "val_ece_uncalibrated": round(report["ece_uncalibrated"], 4),
+            "temperature": round(best.temperature, 4),
             "wall_seconds_last_session": round(seconds, 1),
             "best_checkpoint": str(run.best),
         }
+
+
+def split_at_features(model: SplitBrainClassifier) -> tuple[keras.Model, keras.Model]:
+    """(extractor, head) sharing ``model``'s layers: images -> pooled features (the input of
+    ``feature_norm``), and features -> logits."""
+    features = model.get_layer("feature_norm").input
+    x = inputs = keras.Input(features.shape[1:], name="features")
+    for layer in model.layers[model.layers.index(model.get_layer("feature_norm")):]:
+        x = layer(x)
+    return keras.Model(model.input, features), keras.Model(inputs, x)
 
 
 def train_classifier(config: SupervisedConfig) -> dict:

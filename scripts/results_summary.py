@@ -1,0 +1,175 @@
+"""Tables, JSON and the budget plot of the runs of scripts/reproduce_results.sh.
+
+Usage: python scripts/results_summary.py RUNS_DIR [--json OUT.json] [--plot OUT.png]
+
+Each cell is the mean and sample standard deviation, in top-1 points on supervised/val, over
+the seeds (label draws) found; the count is shown when it is not 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+RUN = re.compile(r"(?P<probe>linprobe|knn|finetune)-(?P<init>.+)-(?P<labels>20|all)-s(?P<seed>\d+)")
+ABLATION = ("random", "split_brain", "split_brain_regression", "colorization", "lightness")
+PAPER_CONV3 = {"random": 16.9, "split_brain": 35.4, "split_brain_regression": 33.6,
+               "colorization": 31.0}  # Zhang et al. 2017, Table 2, ImageNet conv3
+COLUMNS = [("linprobe", "20"), ("linprobe", "all"), ("knn", "20"), ("knn", "all")]
+
+
+def collect(runs: Path) -> dict:
+    """{(probe, init, labels): {"top1": [...], "ece": [...], ...}} of the finished runs."""
+    cells: dict = {}
+    for folder in sorted(p for p in runs.iterdir() if p.is_dir()):
+        match = RUN.fullmatch(folder.name)
+        if not match:
+            continue
+        probe, init, labels = match["probe"], match["init"], match["labels"]
+        if probe == "knn" and (folder / "report.json").exists():
+            scores = {"top1": json.loads((folder / "report.json").read_text())["top1"]}
+        elif (folder / "summary.json").exists():
+            summary = json.loads((folder / "summary.json").read_text())
+            scores = {"top1": summary["val_top1"], "holdout_top1": summary["holdout_top1"],
+                      "ece": summary.get("val_ece"),
+                      "ece_uncalibrated": summary.get("val_ece_uncalibrated"),
+                      "epochs": summary["epochs"]}
+        else:
+            continue
+        cell = cells.setdefault((probe, init, labels), {"seeds": []})
+        cell["seeds"].append(int(match["seed"]))
+        for key, value in scores.items():
+            cell.setdefault(key, []).append(value)
+    return cells
+
+
+def stats(values: list[float]) -> dict:
+    points = np.array(values, float) * 100
+    return {"mean": round(float(points.mean()), 1),
+            "std": round(float(points.std(ddof=1)), 1) if len(points) > 1 else None,
+            "n": len(points)}
+
+
+def show(cell: dict | None, key: str = "top1") -> str:
+    if not cell or not cell.get(key) or None in cell[key]:
+        return "not measured yet"
+    s = stats(cell[key])
+    spread = f" ± {s['std']}" if s["std"] is not None else ""
+    count = f" (n={s['n']})" if s["n"] != 3 else ""
+    return f"{s['mean']}{spread}{count}"
+
+
+def table(cells: dict, inits: list[str], columns=COLUMNS, paper: bool = False) -> str:
+    head = ["init"] + [f"{probe} {labels}" for probe, labels in columns]
+    head += ["paper conv3 (ImageNet)"] if paper else []
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for init in inits:
+        row = [init] + [show(cells.get((probe, init, labels))) for probe, labels in columns]
+        row += [str(PAPER_CONV3.get(init, "-"))] if paper else []
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def gains(cells: dict, inits: list[str], columns=COLUMNS) -> str:
+    """Mean differences to random init, with the spread of the difference."""
+    lines = ["| pretrained minus random | " + " | ".join(f"{p} {n}" for p, n in columns) + " |",
+             "|" + " --- |" * (len(columns) + 1)]
+    for init in inits:
+        row = []
+        for probe, labels in columns:
+            ours, base = cells.get((probe, init, labels)), cells.get((probe, "random", labels))
+            if not ours or not base:
+                row.append("not measured yet")
+                continue
+            a, b = stats(ours["top1"]), stats(base["top1"])
+            spread = np.hypot(a["std"] or 0, b["std"] or 0)
+            row.append(f"{a['mean'] - b['mean']:+.1f} (± {spread:.1f})")
+        lines.append(f"| {init} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def budget_plot(cells: dict, path: Path) -> None:
+    """Top-1 against pretraining epochs (0 = random init), one line per probe and label
+    count, error bars of one standard deviation."""
+    series = {}
+    for probe, labels in COLUMNS:
+        points = []
+        snapshots = [(e, f"split_brain-e{e:03d}") for e in (5, 10, 20, 40)]
+        for epochs, init in [(0, "random"), *snapshots]:
+            cell = cells.get((probe, init, labels))
+            if cell:
+                s = stats(cell["top1"])
+                points.append((epochs, s["mean"], s["std"] or 0.0))
+        if len(points) > 1:
+            series[f"{probe} {labels}"] = points
+    if not series:
+        return
+    width, height, left, right, top, bottom = 720, 420, 60, 190, 30, 50
+    image = Image.new("RGB", (width, height), "white")
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default()
+    lows = [m - s for pts in series.values() for _, m, s in pts]
+    highs = [m + s for pts in series.values() for _, m, s in pts]
+    y0, y1 = 5 * np.floor(min(lows) / 5), 5 * np.ceil(max(highs) / 5)
+    def x(e): return left + (width - left - right) * e / 40
+    def y(v): return height - bottom - (height - top - bottom) * (v - y0) / (y1 - y0)
+    draw.line([(left, top), (left, height - bottom), (width - right, height - bottom)], "black")
+    for e in (0, 5, 10, 20, 40):
+        draw.text((x(e) - 5, height - bottom + 6), str(e), "black", font)
+    for v in np.arange(y0, y1 + 0.1, 5):
+        draw.line([(left - 4, y(v)), (left, y(v))], "black")
+        draw.text((left - 30, y(v) - 6), f"{v:.0f}", "black", font)
+    draw.text((left + 120, height - 22), "pretraining epochs (0: random init)", "black", font)
+    draw.text((8, 8), "top-1 % on supervised/val (mean ± std, 3 seeds)", "black", font)
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"]
+    for i, (name, points) in enumerate(series.items()):
+        colour = colours[i % len(colours)]
+        draw.line([(x(e), y(m)) for e, m, _ in points], colour, 2)
+        for e, m, s in points:
+            draw.line([(x(e), y(m - s)), (x(e), y(m + s))], colour, 1)
+            draw.ellipse([x(e) - 3, y(m) - 3, x(e) + 3, y(m) + 3], colour)
+        draw.line([(width - right + 15, top + 20 * i + 6), (width - right + 40, top + 20 * i + 6)],
+                  colour, 2)
+        draw.text((width - right + 46, top + 20 * i), name, "black", font)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path)
+    args = parser.parse_args()
+    cells = collect(args.runs)
+    budget = ["random"] + [f"split_brain-e{e:03d}" for e in (5, 10, 20, 40)]
+    finetune = [("finetune", "20"), ("finetune", "all")]
+    tuned = sorted({init for probe, init, _ in cells if probe == "finetune"})
+    print("## Ablation (10 pretraining epochs each)\n")
+    print(table(cells, list(ABLATION), paper=True), "\n")
+    print(gains(cells, list(ABLATION[1:])), "\n")
+    print("## Budget (split_brain, snapshots of one 40-epoch run)\n")
+    print(table(cells, budget), "\n")
+    print("## Fine-tuning\n")
+    print(table(cells, tuned, finetune), "\n")
+    print("## Calibration of the linear probes (ECE, 15 bins, %; before -> after)\n")
+    for init in ABLATION:
+        for labels in ("20", "all"):
+            cell = cells.get(("linprobe", init, labels))
+            if cell:
+                print(f"- {init} {labels}: {show(cell, 'ece_uncalibrated')} -> {show(cell, 'ece')}")
+    if args.json:
+        out = {f"{probe}/{init}/{labels}": {**{k: v for k, v in cell.items()},
+                                            "top1_stats": stats(cell["top1"])}
+               for (probe, init, labels), cell in sorted(cells.items())}
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+    if args.plot:
+        budget_plot(cells, args.plot)
+
+
+if __name__ == "__main__":
+    main()
