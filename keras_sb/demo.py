@@ -1,8 +1,12 @@
 """The web demo: classify an image and show what both halves of the split-brain pair predict.
 
-The handlers (:func:`load_classifier`, :func:`read_image`, :func:`analyse`) are plain
-functions of a file path or PIL image; :func:`build_demo` wraps them in a Gradio page and
-:func:`serve` serves it with an upload limit and security headers (see docs/demo.md).
+The page shows a classifier (``SplitBrainClassifier``) or a pretraining model (``SplitBrain``,
+colorizations only). A classifier on an intermediate stage (e.g. ``conv3``) keeps no pretext
+heads; a pretraining model given as ``pretext`` then draws the colorizations.
+
+The handlers (:func:`load_model`, :func:`load_pretext`, :func:`read_image`, :func:`analyse`)
+are plain functions of a file path or PIL image; :func:`build_demo` wraps them in a Gradio page
+and :func:`serve` serves it with an upload limit and security headers (see docs/demo.md).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
+import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
@@ -23,13 +28,18 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keras_sb.checkpoints import load_checkpoint
+from keras_sb.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from keras_sb.data.decode import as_float, center_crop, decode_image
+from keras_sb.models import DEFAULT_MODEL
 from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models.split_brain import SplitBrain
 from keras_sb.safe_io import atomic_path
 from keras_sb.visualize import PANELS, reconstructions
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "demo_examples"
+# The pretraining model that draws the colorizations of the shipped classifier (DEFAULT_MODEL)
+# when that has no pretext heads; used only if the file exists.
+DEFAULT_PRETEXT = str(Path(DEFAULT_MODEL).with_name("pretext.keras"))
 DEFAULT_TEMPERATURE = 0.38
 TEMPERATURE_RANGE = (0.05, 1.0)
 TOP_K = 5
@@ -56,6 +66,10 @@ SECURITY_HEADERS = {
 }
 
 ImageSource = str | os.PathLike | Image.Image
+DemoModel = SplitBrainClassifier | SplitBrain
+NEXT_STEP = ("`python train.py --stage linprobe --init RUN` (a linear probe) or "
+             "`python train.py --stage finetune --init RUN` (fine-tuning), RUN being this "
+             "pretraining run folder or its .keras file")
 
 
 class ImageError(ValueError):
@@ -73,6 +87,58 @@ class DemoOutput(NamedTuple):
 def load_classifier(path: str | os.PathLike) -> SplitBrainClassifier:
     """A ``SplitBrainClassifier`` from a .keras file or a run folder (its best.keras)."""
     return load_checkpoint(path, SplitBrainClassifier)
+
+
+def load_model(path: str | os.PathLike, flag: str = "--model") -> DemoModel:
+    """A classifier or a pretraining model (``SplitBrain``) from a .keras file or a run folder
+    (its best.keras); anything else is a ``CheckpointError`` naming ``flag`` and the path."""
+    model = load_checkpoint(path, keras.Model, flag)
+    if not isinstance(model, SplitBrainClassifier | SplitBrain):
+        raise CheckpointError(f"{flag} {checkpoint_path(path, flag)} holds a "
+                              f"{type(model).__name__}, not a SplitBrainClassifier (train.py "
+                              "--stage finetune or linprobe) or a SplitBrain (--stage pretrain)")
+    return model
+
+
+def load_pretext(path: str | os.PathLike, flag: str = "--pretext") -> SplitBrain:
+    """The pretraining model (``SplitBrain``) of a .keras file or a pretraining run folder."""
+    return load_checkpoint(path, SplitBrain, flag)
+
+
+def choose_pretext(model_path: str | os.PathLike,
+                   pretext_path: str | os.PathLike | None = None) -> str | None:
+    """The pretraining checkpoint to draw colorizations with: ``pretext_path`` when given,
+    else ``DEFAULT_PRETEXT`` when ``model_path`` is the shipped classifier and that file
+    exists, else None."""
+    if pretext_path is not None:
+        return str(pretext_path)
+    shipped = Path(model_path).expanduser().resolve() == Path(DEFAULT_MODEL).resolve()
+    return DEFAULT_PRETEXT if shipped and Path(DEFAULT_PRETEXT).is_file() else None
+
+
+def _image_size(model: DemoModel) -> int:
+    return model.input_shape[1]
+
+
+def check_pretext(model: SplitBrainClassifier, pretext: SplitBrain,
+                  model_path: str | os.PathLike, pretext_path: str | os.PathLike) -> None:
+    """Raise a ``CheckpointError`` naming both files unless ``pretext`` takes images of the
+    classifier's size in its colour space."""
+    ours = (_image_size(model), model.codec.color_space)
+    theirs = (_image_size(pretext), pretext.codec.color_space)
+    if ours != theirs:
+        raise CheckpointError(
+            f"--pretext {pretext_path} does not match --model {model_path}: the pretraining "
+            f"model takes {theirs[0]}x{theirs[0]} images in colour space {theirs[1]}, the "
+            f"classifier {ours[0]}x{ours[0]} images in {ours[1]}; give the pretraining run the "
+            "classifier was trained from (its train.py --init)")
+
+
+def _colorizer(model: DemoModel, pretext: SplitBrain | None) -> DemoModel | None:
+    """The model that draws the colorizations: ``model`` if it can, else ``pretext``."""
+    if isinstance(model, SplitBrain) or model.has_pretext_heads:
+        return model
+    return pretext
 
 
 def _encoded(source: ImageSource) -> tuple[bytes, str]:
@@ -132,10 +198,11 @@ def classify(model: SplitBrainClassifier, rgb: np.ndarray) -> dict[str, float]:
     return {name: float(p) for name, p in zip(model.class_names, probabilities, strict=True)}
 
 
-def panels(model: SplitBrainClassifier, rgb: np.ndarray,
+def panels(model: DemoModel, rgb: np.ndarray,
            temperature: float) -> list[tuple[np.ndarray, str]]:
     """Captioned uint8 panels (those of ``GALLERY_PANELS`` the model's objective has),
-    upscaled to ``PANEL_SIDE`` pixels."""
+    upscaled to ``PANEL_SIDE`` pixels; ``model`` is a pretraining model or a classifier with
+    pretext heads."""
     images = reconstructions(model, rgb[None], temperature)
     items = []
     for name in (name for name in GALLERY_PANELS if name in images):
@@ -144,28 +211,39 @@ def panels(model: SplitBrainClassifier, rgb: np.ndarray,
     return items
 
 
-def analyse(model: SplitBrainClassifier, source: ImageSource | None,
-            temperature: float = DEFAULT_TEMPERATURE) -> DemoOutput:
+def analyse(model: DemoModel, source: ImageSource | None,
+            temperature: float = DEFAULT_TEMPERATURE,
+            pretext: SplitBrain | None = None) -> DemoOutput:
     """Everything the page shows for one image; unreadable images give a message, not an error.
 
+    ``model`` is a classifier (class probabilities) or a pretraining model (no classes).
+    The colorizations are drawn by ``model`` when it can, else by ``pretext``, a pretraining
+    model of the classifier's image size and colour space (see :func:`check_pretext`); a
+    classifier without pretext heads and no ``pretext`` gives none.
     ``temperature`` (clipped to ``TEMPERATURE_RANGE``) is the annealed-mean temperature used
     to decode both predicted distributions.
     """
     if source is None:
         return DemoOutput({}, [], EMPTY_STATUS)
-    size = model.input_shape[1]
+    size = _image_size(model)
     try:
         rgb, note = read_image(source, size)
     except ImageError as error:
         return DemoOutput({}, [], f"⚠️ **Could not use this file.** {error}")
     temperature = min(max(float(temperature), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
-    label = classify(model, rgb)
     status = f"Input: {note}." if note else f"Input: used as is ({size}x{size} RGB)."
-    if not model.has_pretext_heads:
+    if isinstance(model, SplitBrain):
+        status += (" This is a pretraining model: it predicts colours and lightness but names "
+                   f"no classes. To get a classifier, run {NEXT_STEP}.")
+        return DemoOutput({}, panels(model, rgb, temperature), status)
+    label = classify(model, rgb)
+    colorizer = _colorizer(model, pretext)
+    if colorizer is None:
         status += (f" This classifier keeps the backbones only up to {model.feature_layer}, "
-                   "so it cannot show colorizations.")
+                   "so it cannot show colorizations; start the demo with `--pretext RUN` (the "
+                   "pretraining run it was trained from) to show them.")
         return DemoOutput(label, [], status)
-    return DemoOutput(label, panels(model, rgb, temperature), status)
+    return DemoOutput(label, panels(colorizer, rgb, temperature), status)
 
 
 def cache_png(tile: np.ndarray, cache_dir: str | os.PathLike) -> str:
@@ -184,40 +262,77 @@ def cache_png(tile: np.ndarray, cache_dir: str | os.PathLike) -> str:
     return str(path)
 
 
-def _intro(model: SplitBrainClassifier, model_name: str) -> str:
-    classes = ", ".join(model.class_names)
-    backbone = model.backbone_config["config"]
-    size = model.input_shape[1]
-    return f"""# Split-brain autoencoder demo (keras-sb)
+def _backbones(pretrained: SplitBrain) -> str:
+    return (f"`{pretrained.encoder}` backbones (width {pretrained.width}, objective "
+            f"`{pretrained.task.objective}`)")
+
+
+def _intro(model: DemoModel, model_name: str, pretext: SplitBrain | None = None,
+           pretext_name: str = "") -> str:
+    size = _image_size(model)
+    header = """# Split-brain autoencoder demo (keras-sb)
 A split-brain autoencoder (Zhang, Isola & Efros, CVPR 2017) splits an image in Lab colour into
 lightness **L** and colour **ab**. One network learns to predict the colours from the lightness
 (**L→ab**, colorization), the other the lightness from the colours (**ab→L**), with no labels.
 A classifier on the features of both networks then names the image.
-
+"""
+    if isinstance(model, SplitBrain):
+        return f"""{header}
+**Model** `{model_name}`: a **pretraining model** ({_backbones(model)}), trained without
+labels: the page shows its colorizations but names no classes. To get a classifier, run
+{NEXT_STEP}. Any image is brought to {size}x{size} as in evaluation."""
+    classes = ", ".join(model.class_names)
+    backbone = model.backbone_config["config"]
+    intro = f"""{header}
 **Model** `{model_name}`: `{backbone["encoder"]}` backbones (width {backbone["width"]},
 objective `{model.task.objective}`),
 {model.head} head on `{model.feature_layer}` features, {len(model.class_names)} classes:
 {classes}. Any image is brought to {size}x{size} as in evaluation."""
+    if model.has_pretext_heads:
+        return intro
+    if pretext is None:
+        return f"""{intro}
+
+This classifier keeps its backbones only up to `{model.feature_layer}`, so the page shows no
+colorizations; start the demo with `--pretext RUN` (a pretraining run) to show them."""
+    return f"""{intro}
+
+**Colorizations** by the pretraining model `{pretext_name}`: {_backbones(pretext)} (this
+classifier keeps its backbones only up to `{model.feature_layer}`)."""
 
 
-def build_demo(model: SplitBrainClassifier, model_name: str | os.PathLike = "",
-               delete_cache: tuple[int, int] = CACHE_CLEANUP) -> gr.Blocks:
+def build_demo(model: DemoModel, model_name: str | os.PathLike = "",
+               delete_cache: tuple[int, int] = CACHE_CLEANUP, *,
+               pretext: SplitBrain | None = None,
+               pretext_name: str | os.PathLike = "") -> gr.Blocks:
     """The Gradio page; its one API endpoint is ``/classify`` (image file, temperature).
 
-    The page names the model by the last part of ``model_name`` only (never a server path).
+    ``model`` is a classifier or a pretraining model (``SplitBrain``: colorizations only, the
+    class panel hidden and the class probabilities empty). ``pretext``, a pretraining model,
+    draws the colorizations of a classifier without pretext heads (it must match the
+    classifier, see :func:`check_pretext`).
+    The page names the models by the last part of ``model_name`` and ``pretext_name`` only
+    (never a server path).
     Every ``delete_cache[0]`` seconds, uploads and results older than ``delete_cache[1]``
     seconds are deleted from Gradio's cache.
     """
+    if isinstance(model, SplitBrain) or model.has_pretext_heads:
+        pretext = None  # the model draws its own colorizations
+    model_name = Path(model_name).name or model.name
+    if pretext is not None:
+        pretext_name = Path(pretext_name).name or pretext.name
+        check_pretext(model, pretext, model_name, pretext_name)
 
     def run(image: dict | None, temperature: float) -> tuple[dict, list[tuple[str, str]], str]:
         # preprocess=False: the upload arrives as Gradio's file data, unopened, so that a
         # damaged file reaches analyse() and is reported in the page.
-        label, gallery, status = analyse(model, (image or {}).get("path"), temperature)
+        label, gallery, status = analyse(model, (image or {}).get("path"), temperature,
+                                         pretext)
         return label, [(cache_png(tile, demo.GRADIO_CACHE), caption)
                        for tile, caption in gallery], status
 
     with gr.Blocks(title="keras-sb split-brain demo", delete_cache=delete_cache) as demo:
-        gr.Markdown(_intro(model, Path(model_name).name or model.name))
+        gr.Markdown(_intro(model, model_name, pretext, pretext_name))
         with gr.Row():
             with gr.Column(scale=2):
                 image = gr.Image(type="filepath", label="Image (any size: JPEG, PNG, BMP, GIF)",
@@ -229,7 +344,8 @@ def build_demo(model: SplitBrainClassifier, model_name: str | os.PathLike = "",
                 status = gr.Markdown(EMPTY_STATUS, elem_id="status")
             with gr.Column(scale=3):
                 label = gr.Label(num_top_classes=TOP_K, label=f"Predicted class (top {TOP_K})",
-                                 elem_id="label")
+                                 elem_id="label",
+                                 visible=isinstance(model, SplitBrainClassifier))
                 gr.Examples(sorted(str(p) for p in EXAMPLES_DIR.iterdir()), inputs=image,
                             api_name="load_example", examples_per_page=6)
         gr.Markdown("**What the two networks see and predict.** The 12x12 targets are the "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_demo import free_port, save_tiny_classifier
+from test_demo import free_port, save_tiny_classifier, save_tiny_pretext
 
 from keras_sb.demo import (
     CACHE_CLEANUP,
@@ -17,6 +17,7 @@ from keras_sb.demo import (
     SECURITY_HEADERS,
     build_demo,
     load_classifier,
+    load_pretext,
     serve,
 )
 
@@ -121,3 +122,31 @@ def test_uploads_and_results_are_deleted_from_the_cache(model):
             assert http.get(example[1]).status_code == 200  # examples are kept
     finally:
         demo.close()
+
+
+def test_pretext_page_names_both_models_by_file_name_only(tmp_path_factory):
+    """A conv3 classifier with a pretext model, and a pretext model alone, served."""
+    probe_path = save_tiny_classifier(tmp_path_factory.mktemp("probe") / "probe.keras",
+                                      feature_layer="conv3")
+    pretext_path = save_tiny_pretext(tmp_path_factory.mktemp("pretrain") / "pretext.keras")
+    pretext = load_pretext(pretext_path)
+    pages = [(build_demo(load_classifier(probe_path), probe_path, pretext=pretext,
+                         pretext_name=pretext_path), "`probe.keras`", True),
+             (build_demo(pretext, pretext_path), "**Model** `pretext.keras`", False)]
+    for demo, named, classes in pages:
+        serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+        try:
+            with httpx.Client(base_url=demo.local_url.rstrip("/"), timeout=30) as http:
+                for route in PUBLIC_ROUTES:
+                    text = http.get(route).text
+                    assert str(probe_path.parent) not in text, route
+                    assert str(pretext_path.parent) not in text, route
+                config = http.get("/config").text
+                assert named in config and "`pretext.keras`" in config
+                uploaded = http.post(UPLOAD, files={"files": ("photo.jpg", PHOTO.read_bytes())})
+                events = classify(http, uploaded.json()[0])
+                label, gallery, _ = json.loads(events.split("event: complete\ndata: ", 1)[1])
+                assert len(gallery) == len(GALLERY_PANELS)
+                assert ("confidences" in label) == classes
+        finally:
+            demo.close()

@@ -10,9 +10,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_demo import free_port, save_tiny_classifier
+from test_demo import free_port, save_tiny_classifier, save_tiny_pretext
 
-from keras_sb.demo import EXAMPLES_DIR, GALLERY_PANELS, build_demo, load_classifier, serve
+from keras_sb.demo import (
+    EXAMPLES_DIR,
+    GALLERY_PANELS,
+    build_demo,
+    load_classifier,
+    load_pretext,
+    serve,
+)
 from keras_sb.models import DEFAULT_MODEL
 
 CHROMIUM = "/usr/bin/chromium"
@@ -73,3 +80,26 @@ def test_upload_shows_label_and_gallery(page_url, tmp_path):
     if os.environ.get("KERAS_SB_SCREENSHOT"):
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
+
+
+def test_pretraining_model_page_shows_panels_without_classes(tmp_path):
+    pretext = load_pretext(save_tiny_pretext(tmp_path / "pretext.keras"))
+    demo = build_demo(pretext, "pretrain-simple")
+    serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(demo.local_url)
+                expect = sync_api.expect
+                expect(page.get_by_text("a pretraining model")).to_be_visible()
+                page.locator("#image input[type=file]").set_input_files(UPLOAD)
+                expect(page.locator("#gallery img")).to_have_count(len(GALLERY_PANELS),
+                                                                   timeout=60_000)
+                expect(page.locator("#status")).to_contain_text("--stage finetune --init RUN")
+                expect(page.locator("#label")).to_be_hidden()
+            finally:
+                browser.close()
+    finally:
+        demo.close()

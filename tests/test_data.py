@@ -14,6 +14,7 @@ from keras_sb.data import (
     ImageSource,
     Stl10Source,
     as_float,
+    has_split,
     open_images,
 )
 
@@ -78,6 +79,36 @@ def test_plain_folder_layout(tmp_path):
     assert train.class_names == ["birds", "fish"] and train.labels.tolist() == [0, 1]
     with pytest.raises(DataError, match="no 'val' split"):
         open_images(tmp_path, "val")
+
+
+def test_has_split_plain_folder(tmp_path):
+    _save(tmp_path / "loose.png")
+    _save(tmp_path / "birds" / "b.png")
+    assert has_split(tmp_path, "train") and has_split(tmp_path, "unlabelled")
+    assert not has_split(tmp_path, "val")
+
+
+def test_has_split_ssl_layout(tmp_path):
+    root = _ssl_layout(tmp_path)
+    assert all(has_split(root, split) for split in ("unlabelled", "train", "val"))
+    for image in (root / "supervised" / "val").rglob("*.png"):
+        image.unlink()
+    assert has_split(root, "val")  # laid out (its images are checked when opened)
+    for folder in sorted((root / "supervised" / "val").iterdir()):
+        folder.rmdir()
+    (root / "supervised" / "val").rmdir()
+    assert not has_split(root, "val")
+    assert has_split(root, "train") and has_split(root, "unlabelled")
+
+
+def test_has_split_ssl_layout_without_unsupervised_images(tmp_path):
+    _save(tmp_path / "supervised" / "train" / "cat" / "a.png")
+    assert has_split(tmp_path, "train")
+    assert not has_split(tmp_path, "val") and not has_split(tmp_path, "unlabelled")
+
+
+def test_has_split_sample_data():
+    assert all(has_split(SAMPLE_DATA, split) for split in ("unlabelled", "train", "val"))
 
 
 def test_plain_folder_without_classes_has_no_train_split(tmp_path):

@@ -8,12 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gradio as gr
+import keras
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
+from keras_sb import demo as demo_module
+from keras_sb.checkpoints import CheckpointError
 from keras_sb.demo import (
     EMPTY_STATUS,
     EXAMPLES_DIR,
@@ -24,7 +27,10 @@ from keras_sb.demo import (
     analyse,
     build_demo,
     cache_png,
+    check_pretext,
     load_classifier,
+    load_model,
+    load_pretext,
     read_image,
     serve,
 )
@@ -38,6 +44,13 @@ PHOTO = EXAMPLES_DIR / "parachute.jpg"
 def save_tiny_classifier(path: Path, **kwargs) -> Path:
     """An untrained 3-class classifier on a quarter-width ``simple`` pair, saved to ``path``."""
     SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES, **kwargs).save(path)
+    return path
+
+
+def save_tiny_pretext(path: Path, **kwargs) -> Path:
+    """An untrained quarter-width ``simple`` pretraining pair (a ``SplitBrain``), saved to
+    ``path``."""
+    SplitBrain("simple", width=0.25, **kwargs).save(path)
     return path
 
 
@@ -55,6 +68,28 @@ def model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def model(model_path) -> SplitBrainClassifier:
     return load_classifier(model_path)
+
+
+@pytest.fixture(scope="module")
+def pretext_path(tmp_path_factory) -> Path:
+    return save_tiny_pretext(tmp_path_factory.mktemp("pretext") / "pretext.keras")
+
+
+@pytest.fixture(scope="module")
+def pretext(pretext_path) -> SplitBrain:
+    return load_pretext(pretext_path)
+
+
+@pytest.fixture(scope="module")
+def probe_path(tmp_path_factory) -> Path:
+    """A classifier on conv3 features: it keeps no pretext heads."""
+    return save_tiny_classifier(tmp_path_factory.mktemp("probe") / "probe.keras",
+                                feature_layer="conv3")
+
+
+@pytest.fixture(scope="module")
+def probe(probe_path) -> SplitBrainClassifier:
+    return load_classifier(probe_path)
 
 
 @pytest.fixture
@@ -139,33 +174,148 @@ def test_temperature_changes_colours_and_is_clipped(model):
     np.testing.assert_array_equal(analyse(model, PHOTO, 0.0).gallery[2][0], vivid)
 
 
-def test_probe_classifier_shows_no_panels(tmp_path):
-    probe = load_classifier(save_tiny_classifier(tmp_path / "probe.keras",
-                                                 feature_layer="conv3"))
+def test_probe_classifier_shows_no_panels(probe):
     out = analyse(probe, PHOTO)
     assert sum(out.label.values()) == pytest.approx(1.0, abs=1e-5)
     assert out.gallery == []
     assert "keeps the backbones only up to conv3, so it cannot show colorizations" in out.status
+    assert "`--pretext RUN`" in out.status
 
 
-def test_cli_refuses_missing_and_non_classifier_models(tmp_path, capsys):
+def test_pretraining_model_shows_panels_and_no_classes(pretext_path):
+    pair = load_model(pretext_path)
+    assert isinstance(pair, SplitBrain)
+    out = analyse(pair, PHOTO, 0.38)
+    assert out.label == {}
+    assert [caption for _, caption in out.gallery] == [PANELS[n] for n in GALLERY_PANELS]
+    assert out.status.startswith("Input: used as is (96x96 RGB). This is a pretraining model")
+    assert "`python train.py --stage linprobe --init RUN`" in out.status
+    assert "`python train.py --stage finetune --init RUN`" in out.status
+
+
+def test_probe_classifier_with_pretext_shows_classes_and_its_panels(probe, pretext):
+    out = analyse(probe, PHOTO, 0.38, pretext=pretext)
+    assert out.label == analyse(probe, PHOTO, 0.38).label
+    assert sum(out.label.values()) == pytest.approx(1.0, abs=1e-5)
+    assert out.status == "Input: used as is (96x96 RGB)."
+    drawn = analyse(pretext, PHOTO, 0.38).gallery  # the pretext model's own panels
+    assert [caption for _, caption in out.gallery] == [caption for _, caption in drawn]
+    assert len(out.gallery) == len(GALLERY_PANELS)
+    for (tile, _), (expected, _) in zip(out.gallery, drawn, strict=True):
+        np.testing.assert_array_equal(tile, expected)
+
+
+def test_classifier_with_heads_draws_its_own_panels(model, pretext):
+    own = analyse(model, PHOTO, 0.38).gallery
+    with_pretext = analyse(model, PHOTO, 0.38, pretext=pretext).gallery
+    for (tile, _), (expected, _) in zip(with_pretext, own, strict=True):
+        np.testing.assert_array_equal(tile, expected)
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"image_size": 64}, "takes 64x64 images in colour space lab, the classifier 96x96 "
+                         "images in lab"),
+    ({"color_space": "rgb"}, "takes 96x96 images in colour space rgb, the classifier 96x96 "
+                             "images in lab"),
+])
+def test_mismatched_pretext_is_refused_naming_both(probe, probe_path, tmp_path, capsys,
+                                                   kwargs, expected):
+    other = save_tiny_pretext(tmp_path / "other.keras", **kwargs)
+    with pytest.raises(CheckpointError) as error:
+        check_pretext(probe, load_pretext(other), probe_path, other)
+    assert f"--pretext {other} does not match --model {probe_path}: " in str(error.value)
+    assert expected in str(error.value)
+    with pytest.raises(CheckpointError, match="--pretext other.keras does not match --model "
+                       "probe.keras"):  # the page names files only
+        build_demo(probe, probe_path, pretext=load_pretext(other), pretext_name=other)
+    assert app.main(["--model", str(probe_path), "--pretext", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --pretext {other} does not match --model {probe_path}" in err
+    assert expected in err
+
+
+def test_cli_refuses_missing_and_non_demo_models(tmp_path, capsys, probe_path):
     assert app.main(["--model", str(tmp_path / "none.keras")]) == 2
     assert f"--model {tmp_path / 'none.keras'} does not exist" in capsys.readouterr().err
-    pair = tmp_path / "pair.keras"
-    SplitBrain("simple", width=0.25).save(pair)
-    assert app.main(["--model", str(pair)]) == 2
-    assert f"--model {pair} holds a SplitBrain, not a SplitBrainClassifier" in (
-        capsys.readouterr().err)
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(other)
+    assert app.main(["--model", str(other)]) == 2
+    assert (f"--model {other} holds a Sequential, not a SplitBrainClassifier (train.py --stage "
+            "finetune or linprobe) or a SplitBrain (--stage pretrain)") in capsys.readouterr().err
     assert app.main(["--model", str(tmp_path)]) == 2  # a run folder without best.keras
     assert "holds no best.keras or last.keras" in capsys.readouterr().err
+    assert app.main(["--model", str(probe_path), "--pretext", str(probe_path)]) == 2
+    assert (f"--pretext {probe_path} holds a SplitBrainClassifier, not a SplitBrain"
+            in capsys.readouterr().err)
 
 
 @pytest.fixture
 def launched(monkeypatch) -> dict:
-    """The keywords app.main passes to ``Blocks.launch`` (which then returns at once)."""
+    """The keywords app.main passes to ``Blocks.launch`` (which then returns at once), and
+    the page under "demo"."""
     kwargs = {}
-    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **given: kwargs.update(given))
+    monkeypatch.setattr(gr.Blocks, "launch",
+                        lambda self, **given: kwargs.update(given, demo=self))
     return kwargs
+
+
+def page(demo: gr.Blocks) -> dict:
+    """{elem_id or type: props} of the page's components (the first of each)."""
+    components = {}
+    for component in demo.get_config_file()["components"]:
+        key = component["props"].get("elem_id") or component["type"]
+        components.setdefault(key, component["props"])
+    return components
+
+
+def test_cli_serves_a_pretraining_run(pretext_path, tmp_path, launched):
+    run = tmp_path / "pretrain-simple"
+    run.mkdir()
+    (run / "best.keras").write_bytes(pretext_path.read_bytes())
+    assert app.main(["--model", str(run)]) == 0
+    props = page(launched["demo"])
+    intro = props["markdown"]["value"]
+    assert "**Model** `pretrain-simple`: a **pretraining model**" in intro
+    assert "`python train.py --stage finetune --init RUN`" in intro
+    assert str(tmp_path) not in intro
+    assert props["label"]["visible"] is False
+    assert props["gallery"]["visible"] is True
+
+
+def test_cli_draws_probe_colorizations_with_pretext(probe_path, pretext_path, launched):
+    assert app.main(["--model", str(probe_path), "--pretext", str(pretext_path)]) == 0
+    props = page(launched["demo"])
+    intro = props["markdown"]["value"]
+    assert "**Colorizations** by the pretraining model `pretext.keras`" in intro
+    assert str(pretext_path.parent) not in intro and str(probe_path.parent) not in intro
+    assert props["label"]["visible"] is True
+    fn = next(fn for fn in launched["demo"].fns.values() if fn.api_name == "classify")
+    label, gallery, status = fn.fn({"path": str(PHOTO)}, 0.38)
+    assert set(label) == set(CLASSES) and len(gallery) == len(GALLERY_PANELS)
+
+
+def test_cli_uses_the_shipped_pretext_for_the_shipped_model(probe_path, pretext_path, tmp_path,
+                                                            monkeypatch, launched):
+    monkeypatch.setattr(demo_module, "DEFAULT_MODEL", str(probe_path))
+    monkeypatch.setattr(demo_module, "DEFAULT_PRETEXT", str(tmp_path / "pretext.keras"))
+    assert app.main(["--model", str(probe_path)]) == 0  # no pretext.keras shipped: as before
+    intro = page(launched["demo"])["markdown"]["value"]
+    assert "so the page shows no" in intro and "start the demo with `--pretext RUN`" in intro
+    (tmp_path / "pretext.keras").write_bytes(pretext_path.read_bytes())
+    assert app.main(["--model", str(probe_path)]) == 0
+    intro = page(launched["demo"])["markdown"]["value"]
+    assert "**Colorizations** by the pretraining model `pretext.keras`" in intro
+    other = tmp_path / "other.keras"
+    other.write_bytes(probe_path.read_bytes())
+    assert app.main(["--model", str(other)]) == 0  # not the shipped model: no default pretext
+    assert "start the demo with `--pretext RUN`" in page(launched["demo"])["markdown"]["value"]
+
+
+def test_cli_notes_an_unused_pretext(model_path, pretext_path, launched, capsys):
+    assert app.main(["--model", str(model_path), "--pretext", str(pretext_path)]) == 0
+    assert (f"note: --pretext {pretext_path} is not used: --model {model_path} draws its own "
+            "colorizations") in capsys.readouterr().err
+    assert "Colorizations** by" not in page(launched["demo"])["markdown"]["value"]
 
 
 def test_cli_serves_on_host_and_port(model_path, launched):
@@ -173,6 +323,7 @@ def test_cli_serves_on_host_and_port(model_path, launched):
                      "--max-upload-mb", "1.5"]) == 0
     middleware = launched.pop("app_kwargs")["middleware"]
     assert [m.cls for m in middleware] == [SecurityHeaders]
+    launched.pop("demo")
     assert launched == {"server_name": "0.0.0.0", "server_port": 7999,
                         "max_file_size": 3 * MB // 2, "ssr_mode": False}
 

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "checkpoints.py": ("keras_sb.training",),
     "evaluation.py": ("keras_sb.models", "keras_sb.training", "PIL"),
     "knn.py": ("keras_sb.models", "keras_sb.training"),
+    "calibration.py": ("keras_sb.models", "keras_sb.training", "tensorflow", "keras"),
     "confusion_plot.py": ("keras_sb.models", "keras_sb.training"),
     "visualize.py": ("keras_sb.training",),
     "export.py": ("keras_sb.visualize", "keras_sb.training"),

@@ -23,7 +23,7 @@ import keras_sb.safe_io
 from keras_sb.cli import main
 from keras_sb.models import SplitBrain, SplitBrainClassifier
 from keras_sb.training.callbacks import ResumableEarlyStopping
-from keras_sb.training.run_folder import RUN_CONFIG_KEYS
+from keras_sb.training.run_folder import RUN_CONFIG_KEYS, RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--batch-size", "8", "--width", "0.25", "--val-fraction", "0.2", "--no-progress",
@@ -77,6 +77,39 @@ def test_overwrite_deletes_only_what_the_run_wrote_after_the_data_is_checked(
     assert pretrain(tiny_unlabelled, run, "--epochs", "2", "--overwrite") == 0
     assert (run / "my_analysis.ipynb").read_text() == "{}"
     assert logged_epochs(run) == [0, 1]
+
+
+@pytest.fixture
+def few_unlabelled(tiny_unlabelled, tmp_path) -> Path:
+    """An ssl_data_96-style folder with 10 of the tiny photos."""
+    root = tmp_path / "few"
+    (root / "unsupervised").mkdir(parents=True)
+    for path in sorted((tiny_unlabelled / "unsupervised").iterdir())[:10]:
+        shutil.copy(path, root / "unsupervised" / path.name)
+    return root
+
+
+def test_snapshots_every_nth_epoch_and_overwrite_removes_them(few_unlabelled, tmp_path):
+    run = tmp_path / "run"
+    assert pretrain(few_unlabelled, run, "--epochs", "4", "--snapshot-every", "2") == 0
+    snapshots = sorted(p.name for p in run.glob("epoch_*"))
+    assert snapshots == ["epoch_002.keras", "epoch_004.keras"]
+    for name in snapshots:
+        model = keras.saving.load_model(run / name, compile=False)
+        assert isinstance(model, SplitBrain)
+    # the last snapshot is the last epoch's model
+    last = keras.saving.load_model(run / "last.keras", compile=False)
+    for ours, theirs in zip(model.get_weights(), last.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    user_files = ["notes.txt", "epoch_2.keras", "my_epoch_002.keras"]
+    for name in user_files:
+        (run / name).write_text("mine")
+    # what `--overwrite` does once the inputs are checked (without training again)
+    config = json.loads((run / "config.json").read_text())
+    RunFolder(run).start(config, tuple(config), overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == sorted(["config.json", *user_files])
+    for name in user_files:
+        assert (run / name).read_text() == "mine"
 
 
 def test_finished_run_with_other_settings_is_refused(tiny_unlabelled, tmp_path, capsys):

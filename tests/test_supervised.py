@@ -1,14 +1,18 @@
 """Stages finetune, linprobe and evaluate, end to end on the shipped sample photos."""
 
 import json
+import shutil
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
 from keras_sb.cli import main
-from keras_sb.data import SAMPLE_DATA
+from keras_sb.data import SAMPLE_DATA, open_images
 from keras_sb.models import SplitBrain, SplitBrainClassifier
+from keras_sb.training.supervised import labelled_splits
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--no-progress"]
 
@@ -116,3 +120,146 @@ def test_shipped_default_model_loads_and_reconstructs():
     images = np.random.default_rng(0).random((2, 96, 96, 3), dtype=np.float32)
     panels = reconstructions(model, images)
     assert panels["predicted_color"].shape == (2, 96, 96, 3)
+
+
+# the held-out images, calibration and what best.keras holds (random init, width 0.25)
+
+SMALL = ["--init", "random", "--width", "0.25", *FAST]
+TRAIN = Path(SAMPLE_DATA) / "supervised" / "train"
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_labelled_splits_hold_out_images_of_supervised_train():
+    train, holdout, test = labelled_splits(SAMPLE_DATA, 0.1, 0, seed=0)
+    labelled = open_images(SAMPLE_DATA, "train")
+    assert (len(train), len(holdout)) == (90, 10)
+    assert np.bincount(holdout.labels).tolist() == [1] * 10
+    assert not set(train.items) & set(holdout.items)
+    assert sorted([*train.items, *holdout.items]) == sorted(labelled.items)
+    assert test is not None and len(test) == 100
+    assert all(Path(item).parent.parent == TRAIN for item in holdout.items)
+    assert not set(holdout.items) & set(test.items)
+    few, same_holdout, _ = labelled_splits(SAMPLE_DATA, 0.1, 5, seed=0)
+    assert np.bincount(few.labels).tolist() == [5] * 10 and set(few.items) <= set(train.items)
+    assert same_holdout.items.tolist() == holdout.items.tolist()
+
+
+def test_linprobe_holds_out_training_images_and_calibrates_best_keras(tmp_path):
+    out = tmp_path / "lp"
+    assert main(["--stage", "linprobe", "--out", str(out), *SMALL]) == 0
+    summary = read_json(out / "summary.json")
+    assert (summary["train_images"], summary["holdout_images"]) == (90, 10)
+    assert summary["reported_on"] == "val"
+    report = read_json(out / "report.json")
+    assert {"ece", "ece_uncalibrated", "temperature"} <= set(report)
+    assert report["images"] == 100  # scored on supervised/val, not on the held-out images
+    assert report["temperature"] == pytest.approx(summary["temperature"], abs=1e-4)
+
+    best = keras.saving.load_model(out / "best.keras")
+    assert isinstance(best, SplitBrainClassifier)  # the whole classifier, not its head
+    assert tuple(best.input_shape) == (None, 96, 96, 3)
+    assert best.feature_layer == "conv3" and best.freeze_backbone
+    images = np.random.default_rng(0).random((2, 96, 96, 3), dtype=np.float32)
+    assert best.predict(images, verbose=0).shape == (2, 10)
+    assert best.temperature == pytest.approx(summary["temperature"], abs=1e-4)
+    assert best.temperature != 1.0  # fitted on the held-out images
+    assert summary["temperature"] != 1.0
+
+
+def test_linprobe_labels_per_class(tmp_path):
+    out = tmp_path / "lp"
+    assert main(["--stage", "linprobe", "--out", str(out), "--labels-per-class", "5",
+                 *SMALL]) == 0
+    summary = read_json(out / "summary.json")
+    assert (summary["train_images"], summary["holdout_images"]) == (50, 10)
+
+
+def _layer_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:
+    return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+
+
+def test_linprobe_leaves_every_pretrained_weight_and_trains_the_head(pretrained, tmp_path):
+    out = tmp_path / "lp"
+    assert main(["--stage", "linprobe", "--init", str(pretrained), "--out", str(out),
+                 *FAST]) == 0
+    probe = keras.saving.load_model(out / "best.keras")
+    start = keras.saving.load_model(pretrained / "best.keras")
+    for backbone in ("color_net", "lightness_net"):
+        kept = _layer_weights(probe.get_layer(f"{backbone}_conv3"))
+        original = _layer_weights(start.get_layer(backbone))
+        assert kept and set(kept) <= set(original)
+        for name, weights in kept.items():  # kernels, biases and BatchNorm statistics
+            assert len(weights) == len(original[name])
+            for ours, theirs in zip(weights, original[name], strict=True):
+                np.testing.assert_array_equal(ours, theirs, err_msg=f"{backbone}/{name}")
+    # the head trained: its bias and the feature normalisation's statistics start at zero
+    assert np.abs(probe.get_layer("class_logits").get_weights()[1]).max() > 0
+    moving_mean = probe.get_layer("feature_norm").moving_mean.numpy()
+    assert np.abs(moving_mean).max() > 0
+
+
+# labelled data without a val split
+
+
+@pytest.fixture
+def plain_labelled(tmp_path) -> Path:
+    """A plain folder of class subfolders (no supervised/val): 3 classes of 4 photos."""
+    root = tmp_path / "photos"
+    for name in ("church", "gas_pump", "tench"):
+        (root / name).mkdir(parents=True)
+        for image in sorted((TRAIN / name).glob("*.jpg"))[:4]:
+            shutil.copy(image, root / name / image.name)
+    return root
+
+
+def test_linprobe_without_a_val_split_reports_on_the_held_out_images(plain_labelled, tmp_path):
+    out = tmp_path / "lp"
+    assert main(["--stage", "linprobe", "--data", str(plain_labelled), "--out", str(out),
+                 *SMALL]) == 0
+    summary = read_json(out / "summary.json")
+    assert summary["reported_on"] == "holdout"
+    assert (summary["train_images"], summary["holdout_images"]) == (9, 3)
+    assert read_json(out / "report.json")["images"] == 3
+
+
+def test_knn_without_a_val_split_is_refused(plain_labelled, tmp_path, capsys):
+    out = tmp_path / "knn"
+    assert main(["--stage", "knn", "--data", str(plain_labelled), "--out", str(out),
+                 "--width", "0.25"]) == 2
+    assert "no val split" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# other feature layers, and a finished run
+
+
+def test_finetune_on_an_intermediate_feature_layer(tmp_path):
+    out = tmp_path / "ft"
+    assert main(["--stage", "finetune", "--feature-layer", "conv2", "--out", str(out),
+                 "--labels-per-class", "3", *SMALL]) == 0
+    assert read_json(out / "summary.json")["train_images"] == 30
+    model = keras.saving.load_model(out / "best.keras")
+    assert isinstance(model, SplitBrainClassifier)
+    assert model.feature_layer == "conv2" and not model.freeze_backbone
+    stages = {layer.name for layer in model.get_layer("color_net_conv2").layers}
+    assert "conv2_conv" in stages and "conv3_conv" not in stages
+    assert model.get_layer("color_net_conv2").trainable_weights  # fine-tuned, not frozen
+
+
+def test_rerunning_a_finished_linprobe_changes_nothing(tmp_path, caplog):
+    out = tmp_path / "lp"
+    argv = ["--stage", "linprobe", "--out", str(out), *SMALL]
+    assert main(argv) == 0
+    files = {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()}
+    modified = {name: (out / name).stat().st_mtime_ns for name in files}
+    caplog.set_level("INFO", logger="keras_sb")
+    started = time.time()
+    assert main(argv) == 0
+    assert time.time() - started < 2
+    assert "already holds this finished run" in caplog.text
+    assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == files
+    assert {name: (out / name).stat().st_mtime_ns for name in files} == modified
+    assert not (out / "backup").exists()

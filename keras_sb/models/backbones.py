@@ -78,11 +78,17 @@ class Backbone(ConfigurableModel):
         return self.stage_names[-1]
 
     def stage_model(self, stage: str) -> keras.Model:
-        """A model sharing this backbone's layers up to ``stage`` that outputs it alone."""
-        if stage not in self.stage_names:
-            raise ValueError(f"{stage!r} is not a stage of the {self.architecture} backbone; "
-                             f"choose one of: {', '.join(self.stage_names)}")
-        return keras.Model(self.input, self.output[stage], name=f"{self.name}_{stage}")
+        """A model sharing this backbone's layers up to ``stage`` that outputs it alone, or,
+        for several stages joined by ``+`` (``conv2+conv3``), a list of them."""
+        stages = stage.split("+")
+        for name in stages:
+            if name not in self.stage_names:
+                raise ValueError(f"{name!r} is not a stage of the {self.architecture} backbone; "
+                                 f"choose one of: {', '.join(self.stage_names)} (or several "
+                                 "joined by +)")
+        outputs = [self.output[name] for name in stages]
+        return keras.Model(self.input, outputs if len(outputs) > 1 else outputs[0],
+                           name=f"{self.name}_{'_'.join(stages)}")
 
     def init_args(self) -> dict:
         return {"in_channels": self.in_channels, "width": self.width,

@@ -45,9 +45,10 @@ class SplitBrainClassifier(ConfigurableModel):
     """RGB [S, S, 3] in [0, 1] -> class logits, from the features of a pretext model's
     backbones (two for ``split_brain``, one for ``colorization``).
 
-    Features are each backbone's ``feature_layer`` (a stage such as ``conv3``, or ``logits``:
-    the heads' 12x12 outputs, the original system's protocol), each average-pooled to at
-    most ``feature_dims`` / (number of backbones) values, flattened and concatenated, then
+    Features are each backbone's ``feature_layer`` (a stage such as ``conv3``, several joined
+    by ``+`` such as ``conv2+conv3+conv4``, or ``logits``: the heads' 12x12 outputs, the
+    original system's protocol), each average-pooled to an equal share of at most
+    ``feature_dims`` values in all, flattened and concatenated, then
     normalised by a BatchNorm without scale or shift (as in MAE's linear probe) and fed to the
     head: ``shallow`` (one linear layer) or ``mlp`` (linear 1000, BatchNorm, ReLU, linear).
 
@@ -77,11 +78,14 @@ class SplitBrainClassifier(ConfigurableModel):
         channels = ColorChannels(backbone.codec.color_space, name="color_channels",
                                  dtype="float32")(image)  # colour maths in float32
         extractors = backbone.feature_models(feature_layer)
+        stages = feature_layer.split("+")
         features = []
         for name, (part, extractor) in extractors.items():
-            x = extractor(channels[..., part], training=False if freeze_backbone else None)
-            x = _pool_to(x, feature_dims // len(extractors), f"{name}_pool")
-            features.append(layers.Flatten(name=f"{name}_flatten")(x))
+            outputs = extractor(channels[..., part], training=False if freeze_backbone else None)
+            for stage, x in zip(stages, outputs if len(stages) > 1 else [outputs], strict=True):
+                prefix = name if len(stages) == 1 else f"{name}_{stage}"
+                x = _pool_to(x, feature_dims // (len(extractors) * len(stages)), f"{prefix}_pool")
+                features.append(layers.Flatten(name=f"{prefix}_flatten")(x))
         x = layers.Concatenate(name="features")(features) if len(features) > 1 else features[0]
         # momentum 0.9: with few labels an epoch is a handful of steps, and the default 0.99
         # leaves the inference statistics far from the features (measured: val loss 61).
