@@ -1,85 +1,16 @@
 """Web demo of a split-brain classifier or pretraining model.
 
-``python app.py [--model PATH] [--pretext PATH] [--host H] [--port P] [--max-upload-mb N]``;
-the page, its handlers and the server settings live in ``keras_sb/demo.py`` (see docs/demo.md).
+``python app.py [--model PATH] [--pretext PATH] [--host H] [--port P] [--max-upload-mb N]``
+(installed: ``keras-sb-demo``); the command line lives in ``keras_sb/app_cli.py``, the page,
+its handlers and the server settings in ``keras_sb/demo.py`` (see docs/demo.md).
 """
 
-from __future__ import annotations
-
-import argparse
-import math
 import sys
-from collections.abc import Sequence
 
 import keras_sb  # noqa: F401  (imports TensorFlow quietly)
-from keras_sb.checkpoints import CheckpointError
-from keras_sb.demo import (
-    DEFAULT_HOST,
-    DEFAULT_MAX_UPLOAD_MB,
-    build_demo,
-    check_pretext,
-    choose_pretext,
-    load_model,
-    load_pretext,
-    serve,
-)
-from keras_sb.models import DEFAULT_MODEL, SplitBrainClassifier
+from keras_sb.app_cli import build_parser, main, megabytes
 
-
-def megabytes(text: str) -> float:
-    """``text`` as a finite positive number (argparse type of ``--max-upload-mb``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite positive number, not {text!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="app.py", description="keras-sb web demo: classify an image and show the "
-        "split-brain colorization and lightness predictions.")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="classifier .keras file or run folder from --stage finetune or "
-                        "linprobe, or a pretraining run or checkpoint from --stage pretrain "
-                        "(colorizations only) (default: the shipped model, %(default)s)")
-    parser.add_argument("--pretext", metavar="PATH",
-                        help="pretraining run or checkpoint that draws the colorizations when "
-                        "the classifier has no pretext heads (--feature-layer other than "
-                        "logits); default for the shipped model: pretext.keras next to it, "
-                        "if present")
-    parser.add_argument("--host", default=DEFAULT_HOST,
-                        help="address to serve on; 0.0.0.0 for every interface "
-                        "(default: %(default)s)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
-    parser.add_argument("--max-upload-mb", type=megabytes, default=DEFAULT_MAX_UPLOAD_MB,
-                        metavar="N", help="largest upload in MB (MiB); larger ones are "
-                        "refused (default: %(default)g)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Load the model and serve the page until interrupted; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    pretext, pretext_path = None, choose_pretext(args.model, args.pretext)
-    try:
-        model = load_model(args.model)
-        if isinstance(model, SplitBrainClassifier) and not model.has_pretext_heads:
-            if pretext_path is not None:
-                pretext = load_pretext(pretext_path)
-                check_pretext(model, pretext, args.model, pretext_path)
-        elif args.pretext is not None:
-            print(f"note: --pretext {args.pretext} is not used: --model {args.model} draws "
-                  "its own colorizations", file=sys.stderr)
-    except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    serve(build_demo(model, args.model, pretext=pretext, pretext_name=pretext_path or ""),
-          args.host, args.port, args.max_upload_mb)
-    return 0
-
+__all__ = ["build_parser", "main", "megabytes"]
 
 if __name__ == "__main__":
     sys.exit(main())

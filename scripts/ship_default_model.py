@@ -1,9 +1,11 @@
-"""Copy a fine-tuning run's best classifier into the package as the default demo model.
+"""Copy a classifier run's best model into the package as the default demo model.
 
-Usage: python scripts/ship_default_model.py RUN_DIR
+Usage: python scripts/ship_default_model.py RUN_DIR [PRETRAIN_RUN]
 
-Writes keras_sb/default_model/classifier.keras (weights only, no optimizer state) and
-metrics.json (the run's report.json, summary.json and config.json).
+Writes keras_sb/default_model/classifier.keras (calibrated, no optimizer state) and
+metrics.json (the run's report.json, summary.json and config.json). A classifier on an
+intermediate stage (conv3, ...) cannot draw colorizations: PRETRAIN_RUN's best.keras (its
+``--init``) is then shipped as pretext.keras, which the demo uses for the reconstructions.
 """
 
 import json
@@ -15,18 +17,36 @@ import keras
 import keras_sb  # noqa: F401
 from keras_sb.models import DEFAULT_MODEL
 
+LIMIT_MB = 20
 
-def main(run: Path) -> None:
-    model = keras.saving.load_model(run / "best.keras", compile=False)  # drops the optimizer
-    target = Path(DEFAULT_MODEL)
+
+def ship(source: Path, target: Path) -> keras.Model:
+    model = keras.saving.load_model(source, compile=False)  # drops the optimizer
     target.parent.mkdir(parents=True, exist_ok=True)
     model.save(target)
+    return model
+
+
+def main(run: Path, pretrain: Path | None) -> None:
+    target = Path(DEFAULT_MODEL)
+    model = ship(run / "best.keras", target)
+    pretext = target.with_name("pretext.keras")
+    if model.has_pretext_heads:
+        pretext.unlink(missing_ok=True)
+    elif pretrain is None:
+        sys.exit(f"{run} keeps the backbones only up to {model.feature_layer}: give its "
+                 "pretraining run as PRETRAIN_RUN, so the demo can draw colorizations")
+    else:
+        ship(pretrain / "best.keras", pretext)
     metrics = {name: json.loads((run / f"{name}.json").read_text())
                for name in ("report", "summary", "config")}
     (target.parent / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    print(f"{target}: {target.stat().st_size / 1e6:.1f} MB, val top-1 "
-          f"{metrics['report']['top1']:.4f}")
+    size = sum(p.stat().st_size for p in (target, pretext) if p.exists()) / 2**20
+    print(f"{target.parent}: {size:.1f} MiB, val top-1 {metrics['report']['top1']:.4f}, "
+          f"temperature {model.temperature:.3f}")
+    if size > LIMIT_MB:
+        sys.exit(f"the shipped models take {size:.1f} MiB, over the {LIMIT_MB} MiB limit")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)

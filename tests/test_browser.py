@@ -28,7 +28,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync"]
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOT = REPO / "docs" / "demo_screenshot.png"
-UPLOAD = EXAMPLES_DIR / "church_grey_160x120.png"
+UPLOAD = EXAMPLES_DIR / "church.jpg"
 
 sync_api = pytest.importorskip("playwright.sync_api",
                                reason="needs Playwright (pip install playwright)")
@@ -64,7 +64,7 @@ def test_upload_shows_label_and_gallery(page_url, tmp_path):
             names = "|".join(re.escape(name) for name in class_names)
             expect(page.locator("#label")).to_contain_text(re.compile(names), timeout=60_000)
             expect(page.locator("#gallery img")).to_have_count(len(GALLERY_PANELS))
-            expect(page.locator("#status")).to_contain_text("resized 160x120 to 96x96")
+            expect(page.locator("#status")).to_contain_text("used as is (96x96 RGB)")
             page.wait_for_function("[...document.querySelectorAll('#gallery img')]"
                                    ".every(img => img.complete && img.naturalWidth > 0)")
             shot = tmp_path / "demo.png"

@@ -39,6 +39,7 @@ from keras_sb.visualize import PANELS
 
 CLASSES = ["cat", "dog", "fish"]
 PHOTO = EXAMPLES_DIR / "parachute.jpg"
+GREY_CHURCH = Path(__file__).resolve().parent / "data" / "church_grey_160x120.png"
 
 
 def save_tiny_classifier(path: Path, **kwargs) -> Path:
@@ -353,8 +354,7 @@ def client(model):
 
 
 def test_served_api_classifies_and_reports_damaged_uploads(client, corrupt_png):
-    label, gallery, status = client.predict(handle_file(str(EXAMPLES_DIR /
-                                                            "church_grey_160x120.png")),
+    label, gallery, status = client.predict(handle_file(str(GREY_CHURCH)),
                                             0.38, api_name="/classify")
     assert label["label"] in CLASSES
     assert sum(c["confidence"] for c in label["confidences"]) == pytest.approx(1.0, abs=1e-4)

@@ -82,12 +82,18 @@ class Pretraining(TrainingStage):
         rows = self.run.read_log()
         losses = [round(float(r["loss"]), 4) for r in rows]
         val_losses = [round(float(r["val_loss"]), 4) for r in rows]
+        best = int(np.argmin(val_losses))
+        log.info("Pretraining done: %d epochs, best val loss %.4f at epoch %d, kept in %s. "
+                 "Next: python train.py --stage linprobe --init %s --data LABELLED (or --stage "
+                 "finetune, knn; "
+                 "python app.py --model %s shows its colorizations).", len(rows),
+                 val_losses[best], best + 1, self.run.best, self.run.path, self.run.path)
         return {
             "epochs": len(rows),
             "loss": losses,
             "val_loss": val_losses,
-            "best_val_loss": min(val_losses),
-            "best_epoch": int(np.argmin(val_losses)) + 1,
+            "best_val_loss": val_losses[best],
+            "best_epoch": best + 1,
             "wall_seconds_last_session": round(seconds, 1),
             "best_checkpoint": str(self.run.best),
             "last_checkpoint": str(self.run.last),

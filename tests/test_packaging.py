@@ -1,0 +1,156 @@
+"""keras-sb as a package: the wheel (contents, metadata, entry points), ``python -m keras_sb``,
+and the code of docs/python_api.md."""
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+import pytest
+
+import keras_sb
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "keras_sb"
+API_DOC = ROOT / "docs" / "python_api.md"
+# Not copied to the build folder: outputs, caches and what an earlier build left there
+# (setuptools' build/lib would carry stale files into the wheel).
+NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "runs", "build", "dist", "*.egg-info",
+                                    "__pycache__", ".pytest_cache", ".ruff_cache")
+RUNTIME = ["tensorflow", "keras", "gradio", "numpy", "pillow", "tensorboard"]
+TEST_ONLY = ["pytest", "playwright", "tensorflow-io"]
+
+
+def requirement_name(line: str) -> str:
+    return re.match(r"[A-Za-z0-9_.\-]+", line.strip()).group(0).lower()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    """The wheel ``pip wheel --no-deps --no-build-isolation .`` builds from a copy of the
+    checkout, with stand-ins of what sits beside keras_sb/ in a working checkout: run
+    folders (runs/, a package-like models/ at the root), a virtualenv."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "checkout"
+    shutil.copytree(ROOT, source, ignore=NOT_COPIED)
+    for stray in ("runs/pretrain-simple/notes.py", "models/__init__.py",
+                  ".venv/lib/python3.11/site-packages/stray/__init__.py"):
+        (source / stray).parent.mkdir(parents=True, exist_ok=True)
+        (source / stray).write_text("")
+    (source / "runs" / "pretrain-simple" / "best.keras").write_bytes(b"not a model")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "-w", str(tmp / "dist"), str(source)],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [built] = (tmp / "dist").glob("keras_sb-*.whl")
+    with zipfile.ZipFile(built) as archive:
+        yield archive
+
+
+def dist_info(wheel: zipfile.ZipFile, name: str) -> str:
+    [path] = [n for n in wheel.namelist() if re.fullmatch(rf"keras_sb-[^/]+\.dist-info/{name}", n)]
+    return wheel.read(path).decode()
+
+
+@pytest.mark.slow
+def test_wheel_holds_the_package_and_its_data(wheel):
+    names = set(wheel.namelist())
+    assert wheel.filename.endswith(f"keras_sb-{keras_sb.__version__}-py3-none-any.whl")
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {"keras_sb", f"keras_sb-{keras_sb.__version__}.dist-info"}  # no runs/ etc.
+    modules = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
+    assert modules <= names
+    assert {"keras_sb/cli.py", "keras_sb/__main__.py", "keras_sb/app_cli.py",
+            "keras_sb/training/pretrain.py", "keras_sb/models/classifier.py"} <= names
+    # Every file the code reads beside itself (Path(__file__)): SAMPLE_DATA, DEFAULT_MODEL
+    # with its README and metrics, the demo's examples.
+    data = {str(p.relative_to(ROOT)) for folder in ("sample_data", "default_model",
+                                                    "demo_examples")
+            for p in (PACKAGE / folder).rglob("*") if p.is_file()}
+    assert data <= names
+    assert len([n for n in names if n.startswith("keras_sb/sample_data/")]) >= 499
+    assert {"keras_sb/sample_data/README.md",
+            "keras_sb/sample_data/supervised/val/church/" + next(
+                (PACKAGE / "sample_data/supervised/val/church").iterdir()).name,
+            "keras_sb/default_model/classifier.keras", "keras_sb/default_model/metrics.json",
+            "keras_sb/default_model/README.md", "keras_sb/demo_examples/parachute.jpg"} <= names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert (wheel.read("keras_sb/default_model/classifier.keras")
+            == (PACKAGE / "default_model" / "classifier.keras").read_bytes())
+
+
+@pytest.mark.slow
+def test_wheel_metadata_and_entry_points(wheel):
+    entry_points = dist_info(wheel, "entry_points.txt")
+    assert "[console_scripts]" in entry_points
+    assert re.search(r"^keras-sb-train = keras_sb\.cli:main$", entry_points, re.M)
+    assert re.search(r"^keras-sb-demo = keras_sb\.app_cli:main$", entry_points, re.M)
+    metadata = Parser().parsestr(dist_info(wheel, "METADATA"))
+    assert (metadata["Name"], metadata["Version"]) == ("keras-sb", keras_sb.__version__)
+    requires = metadata.get_all("Requires-Dist")
+    runtime = {requirement_name(r) for r in requires if "extra ==" not in r}
+    test = {requirement_name(r) for r in requires if 'extra == "test"' in r}
+    assert runtime == set(RUNTIME) and test == set(TEST_ONLY)
+    assert 'tensorflow-io==0.37.1; python_version < "3.13" and extra == "test"' in requires
+
+
+def test_declared_dependencies_match_requirements_txt():
+    """pyproject.toml's dependencies and test extra are requirements.txt's lines (the CI's
+    install list), split into runtime and test-only."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    normalise = lambda spec: re.sub(r"\s+", "", spec).replace("'", '"')  # noqa: E731
+    declared = project["dependencies"] + project["optional-dependencies"]["test"]
+    assert sorted(map(normalise, declared)) == sorted(map(normalise, lines))
+    assert [requirement_name(d) for d in project["dependencies"]] == RUNTIME
+    assert project["scripts"] == {"keras-sb-train": "keras_sb.cli:main",
+                                  "keras-sb-demo": "keras_sb.app_cli:main"}
+    assert project["dynamic"] == ["version"]
+
+
+def test_python_m_keras_sb_is_the_training_cli(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "keras_sb", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "--stage" in result.stdout and "pretrain" in result.stdout
+    assert result.stderr == ""  # TensorFlow's start-up lines stay muted
+
+
+def test_import_registers_the_models_with_keras():
+    """``import keras_sb`` is enough for ``keras.saving.load_model`` (docs/python_api.md)."""
+    code = ("import keras, keras_sb; "
+            "print(type(keras.saving.load_model(keras_sb.DEFAULT_MODEL)).__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["SplitBrainClassifier"]
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", markdown, re.M | re.S)
+
+
+@pytest.mark.slow
+def test_python_api_doc_runs(tmp_path):
+    """Every Python block of docs/python_api.md, in order, in one fresh process in an empty
+    folder (the blocks train on the shipped sample with tiny settings)."""
+    blocks = python_blocks(API_DOC.read_text())
+    assert len(blocks) >= 4
+    script = tmp_path / "python_api.py"
+    script.write_text("\n\n".join(blocks))
+    work = tmp_path / "work"
+    work.mkdir()
+    result = subprocess.run([sys.executable, str(script)], cwd=work, capture_output=True,
+                            text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    for made in ("my_pretext.keras", "runs/pretrain-tiny/best.keras",
+                 "runs/finetune-tiny/best.keras", "runs/linprobe-tiny/best.keras",
+                 "runs/knn-tiny/report.json", "runs/finetune-tiny/eval-val/report.json"):
+        assert (work / made).is_file(), made
+    assert "temperature" in result.stdout
