@@ -1,4 +1,5 @@
-"""keras-sb training entry point: ``python train.py --stage STAGE [options]`` (see --help)."""
+"""keras-sb training entry point: ``python train.py --stage STAGE [options]`` (see --help);
+installed, the same command is ``keras-sb-train`` or ``python -m keras_sb``."""
 
 import sys
 

@@ -1,15 +1,22 @@
 """keras-sb as a package: the wheel (contents, metadata, entry points), ``python -m keras_sb``,
 and the code of docs/python_api.md."""
 
+import json
+import os
 import re
+import shlex
 import shutil
+import site
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
 
+import httpx
 import pytest
 
 import keras_sb
@@ -57,7 +64,6 @@ def dist_info(wheel: zipfile.ZipFile, name: str) -> str:
     return wheel.read(path).decode()
 
 
-@pytest.mark.slow
 def test_wheel_holds_the_package_and_its_data(wheel):
     names = set(wheel.namelist())
     assert wheel.filename.endswith(f"keras_sb-{keras_sb.__version__}-py3-none-any.whl")
@@ -84,7 +90,6 @@ def test_wheel_holds_the_package_and_its_data(wheel):
             == (PACKAGE / "default_model" / "classifier.keras").read_bytes())
 
 
-@pytest.mark.slow
 def test_wheel_metadata_and_entry_points(wheel):
     entry_points = dist_info(wheel, "entry_points.txt")
     assert "[console_scripts]" in entry_points
@@ -114,43 +119,144 @@ def test_declared_dependencies_match_requirements_txt():
     assert project["dynamic"] == ["version"]
 
 
+def checkout_env() -> dict:
+    """The environment with the checkout importable (pytest's ``pythonpath`` is not passed on
+    to subprocesses)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
 def test_python_m_keras_sb_is_the_training_cli(tmp_path):
     result = subprocess.run([sys.executable, "-m", "keras_sb", "--help"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300)
+                            env=checkout_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "--stage" in result.stdout and "pretrain" in result.stdout
     assert result.stderr == ""  # TensorFlow's start-up lines stay muted
 
 
-def test_import_registers_the_models_with_keras():
+def test_import_registers_the_models_with_keras(tmp_path):
     """``import keras_sb`` is enough for ``keras.saving.load_model`` (docs/python_api.md)."""
     code = ("import keras, keras_sb; "
             "print(type(keras.saving.load_model(keras_sb.DEFAULT_MODEL)).__name__)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=checkout_env(),
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["SplitBrainClassifier"]
 
 
-def python_blocks(markdown: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```$", markdown, re.M | re.S)
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A throwaway virtualenv with the wheel ``pip install``ed, offline: it sees this
+    interpreter's packages (TensorFlow, ...) through a .pth file, so pip only checks the
+    declared dependencies against them. Returns the virtualenv's folder."""
+    venv = tmp_path_factory.mktemp("installed") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=300)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; "
+                              "print(sysconfig.get_paths()['purelib'])"], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    Path(purelib, "parent_site_packages.pth").write_text("\n".join(site.getsitepackages()))
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
+         "--disable-pip-version-check", wheel.filename],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return venv
+
+
+def installed_env(venv: Path) -> dict:
+    """An environment that runs the installed package, not the checkout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"}
+
+
+def run_installed(venv: Path, command: list[str], cwd: Path, timeout: float = 300):
+    return subprocess.run(command, cwd=cwd, env=installed_env(venv), capture_output=True,
+                          text=True, timeout=timeout)
 
 
 @pytest.mark.slow
-def test_python_api_doc_runs(tmp_path):
+def test_installed_package_and_commands(installed, tmp_path):
+    code = "import keras_sb; print(keras_sb.__file__, keras_sb.SAMPLE_DATA, keras_sb.DEFAULT_MODEL)"
+    result = run_installed(installed, ["python", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    module, sample, model = map(Path, result.stdout.split())
+    assert installed in module.parents and installed in sample.parents  # not the checkout
+    assert model.is_file() and (sample / "supervised" / "val").is_dir()
+    for command, expected in (("keras-sb-train", "--stage"), ("keras-sb-demo", "--max-upload-mb")):
+        result = run_installed(installed, [command, "--help"], tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert expected in result.stdout
+    # The installed command, model and sample data, end to end (a few seconds).
+    result = run_installed(installed, ["keras-sb-train", "--stage", "evaluate", "--model",
+                                       str(model), "--out", "eval"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert report["images"] == 100 and 0 <= report["top1"] <= 1
+    assert run_installed(installed, ["keras-sb-train", "--stage", "nope"],
+                         tmp_path).returncode == 2
+
+
+@pytest.mark.slow
+def test_installed_demo_serves(installed, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = tmp_path / "demo.log"
+    with log.open("w") as out:
+        demo = subprocess.Popen(["keras-sb-demo", "--port", str(port)], cwd=tmp_path,
+                                env=installed_env(installed), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline, page = time.monotonic() + 240, None
+        while page is None and demo.poll() is None and time.monotonic() < deadline:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+            except httpx.TransportError:
+                time.sleep(1)
+        assert page is not None, log.read_text()
+        assert page.status_code == 200 and "classifier.keras" in httpx.get(
+            f"http://127.0.0.1:{port}/config", timeout=30).text
+    finally:
+        demo.terminate()
+        demo.wait(timeout=60)
+
+
+def code_blocks(markdown: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", markdown, re.M | re.S)
+
+
+@pytest.mark.slow
+def test_python_api_doc_runs(installed, tmp_path):
     """Every Python block of docs/python_api.md, in order, in one fresh process in an empty
-    folder (the blocks train on the shipped sample with tiny settings)."""
-    blocks = python_blocks(API_DOC.read_text())
+    folder, with the installed package (the blocks train on the shipped sample with tiny
+    settings)."""
+    blocks = code_blocks(API_DOC.read_text(), "python")
     assert len(blocks) >= 4
     script = tmp_path / "python_api.py"
     script.write_text("\n\n".join(blocks))
     work = tmp_path / "work"
     work.mkdir()
-    result = subprocess.run([sys.executable, str(script)], cwd=work, capture_output=True,
-                            text=True, timeout=1200)
+    result = run_installed(installed, ["python", str(script)], work, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert str(installed) in result.stdout  # SAMPLE_DATA of the installed package
     for made in ("my_pretext.keras", "runs/pretrain-tiny/best.keras",
                  "runs/finetune-tiny/best.keras", "runs/linprobe-tiny/best.keras",
                  "runs/knn-tiny/report.json", "runs/finetune-tiny/eval-val/report.json"):
         assert (work / made).is_file(), made
     assert "temperature" in result.stdout
+
+
+@pytest.mark.slow
+def test_python_api_doc_commands_run(installed, tmp_path):
+    """The doc's keras-sb-train lines, with the installed command (the keras-sb-demo line
+    serves until interrupted: test_installed_demo_serves)."""
+    lines = [line.split("#")[0].strip() for block in code_blocks(API_DOC.read_text(), "bash")
+             for line in block.splitlines()]
+    commands = [shlex.split(line) for line in lines if line.startswith("keras-sb-train ")]
+    assert len(commands) >= 2
+    for command in commands:
+        result = run_installed(installed, command, tmp_path, timeout=600)
+        assert result.returncode == 0, " ".join(command) + "\n" + result.stderr[-5000:]
+    assert (tmp_path / "runs" / "finetune-tiny" / "best.keras").is_file()
