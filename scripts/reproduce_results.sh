@@ -5,7 +5,8 @@
 #
 # Usage: DATA=../shared/data/imagenette96 bash scripts/reproduce_results.sh [PHASE ...]
 # PHASE: ablation (pretrain each objective 10 epochs; linear probe and kNN), budget (split_brain
-# for 40 epochs, probes of the epoch 5/10/20/40 snapshots), finetune; default: all three.
+# for 40 epochs, probes of the epoch 5/10/20/40 snapshots), recipes (probe variants), finetune
+# (and ship the demo model); default: all four, in that order.
 # Protocol: 10 % of each class of supervised/train is held out to choose epochs and fit the
 # calibration; supervised/val is scored once per run. Seeds 0-2 are the three label draws
 # (and, for random init, the three initial weights).
@@ -50,18 +51,44 @@ budget() {
 }
 
 finetune() {
+  local -A inits=([random]=random [pretrain-split_brain]="$R/pretrain-split_brain"
+                  [split_brain-e040]="$R/pretrain-split_brain-40/epoch_040.keras")
   for labels in 20 all; do
     local n=$labels && [ "$labels" = all ] && n=0
     for seed in $SEEDS; do
-      for init in random "$R/pretrain-split_brain"; do
-        train --stage finetune --init "$init" --labels-per-class $n --seed $seed \
-          --feature-layer conv3 --feature-dims 9216 --learning-rate 3e-4 --epochs 30 \
-          --patience 8 --out "$R/finetune-$(basename "$init")-$labels-s$seed"
+      for name in "${!inits[@]}"; do
+        train --stage finetune --init "${inits[$name]}" --labels-per-class $n --seed $seed \
+          --out "$R/finetune-$name-$labels-s$seed"
+      done
+    done
+  done
+  # the original system's recipe: a head on the 12x12 outputs at Adam 1e-3
+  train --stage finetune --init "$R/pretrain-split_brain" --feature-layer logits \
+    --feature-dims 28800 --learning-rate 1e-3 --labels-per-class 0 --seed 0 \
+    --out "$R/recipe-finetune_logits-split_brain-all-s0"
+  PYTHONPATH=. "$PYTHON" scripts/ship_default_model.py "$R/finetune-split_brain-e040-all-s2"
+}
+
+# Probe variants on the 10-epoch pair (recipe search; chosen on the held-out images).
+recipes() {
+  local variants=("pool2 --feature-dims 384" "gap --feature-dims 96" "conv2 --feature-layer conv2"
+                  "conv4 --feature-layer conv4" "multi --feature-layer conv2+conv3+conv4"
+                  "multigap --feature-layer conv2+conv3+conv4 --feature-dims 336")
+  for labels in 20 all; do
+    local n=$labels seeds=$SEEDS && [ "$labels" = all ] && n=0 && seeds=0
+    for variant in "${variants[@]}"; do
+      read -r name flags <<< "$variant"
+      for seed in $seeds; do
+        for init in "$R/pretrain-split_brain" random; do
+          # shellcheck disable=SC2086
+          train --stage linprobe --init "$init" --labels-per-class $n --seed $seed $flags \
+            --out "$R/recipe-linprobe_$name-$(basename "$init" | sed s/pretrain-//)-$labels-s$seed"
+        done
       done
     done
   done
 }
 
-for phase in "${@:-ablation budget finetune}"; do
+for phase in "${@:-ablation budget recipes finetune}"; do
   for step in $phase; do $step; done
 done

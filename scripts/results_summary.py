@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-RUN = re.compile(r"(?P<probe>linprobe|knn|finetune)-(?P<init>.+)-(?P<labels>20|all)-s(?P<seed>\d+)")
+RUN = re.compile(r"(?:recipe-)?(?P<probe>(?:linprobe|knn|finetune)(?:_[a-z0-9]+)?)-(?P<init>.+)"
+                 r"-(?P<labels>20|all)-s(?P<seed>\d+)")
+RECIPES = {"linprobe": "conv3, 9216 values (default)", "linprobe_pool2": "conv3, 2x2 pooled",
+           "linprobe_gap": "conv3, global average", "linprobe_conv2": "conv2",
+           "linprobe_conv4": "conv4", "linprobe_multi": "conv2+conv3+conv4, 9216 values",
+           "linprobe_multigap": "conv2+conv3+conv4, global average",
+           "finetune": "fine-tune conv3, lr 3e-4", "finetune_logits": "fine-tune 12x12 outputs "
+           "(original system), lr 1e-3"}
 ABLATION = ("random", "split_brain", "split_brain_regression", "colorization", "lightness")
 PAPER_CONV3 = {"random": 16.9, "split_brain": 35.4, "split_brain_regression": 33.6,
                "colorization": 31.0}  # Zhang et al. 2017, Table 2, ImageNet conv3
@@ -31,7 +38,7 @@ def collect(runs: Path) -> dict:
         if not match:
             continue
         probe, init, labels = match["probe"], match["init"], match["labels"]
-        if probe == "knn" and (folder / "report.json").exists():
+        if probe.startswith("knn") and (folder / "report.json").exists():
             scores = {"top1": json.loads((folder / "report.json").read_text())["top1"]}
         elif (folder / "summary.json").exists():
             summary = json.loads((folder / "summary.json").read_text())
@@ -93,6 +100,23 @@ def gains(cells: dict, inits: list[str], columns=COLUMNS) -> str:
     return "\n".join(lines)
 
 
+def recipes(cells: dict) -> str:
+    """Each variant: held-out (selection) and val top-1 of split_brain, val of random, gain."""
+    lines = ["| variant | labels / class | held-out, pretrained | val, pretrained | val, random "
+             "| gain |", "|" + " --- |" * 6]
+    for probe, text in RECIPES.items():
+        for labels in ("20", "all"):
+            ours = cells.get((probe, "split_brain", labels))
+            if not ours:
+                continue
+            base = cells.get((probe, "random", labels))
+            gain = (f"{stats(ours['top1'])['mean'] - stats(base['top1'])['mean']:+.1f}"
+                    if base else "-")
+            lines.append(f"| {text} | {labels} | {show(ours, 'holdout_top1')} | {show(ours)} | "
+                         f"{show(base)} | {gain} |")
+    return "\n".join(lines)
+
+
 def budget_plot(cells: dict, path: Path) -> None:
     """Top-1 against pretraining epochs (0 = random init), one line per probe and label
     count, error bars of one standard deviation."""
@@ -148,7 +172,7 @@ def main() -> None:
     cells = collect(args.runs)
     budget = ["random"] + [f"split_brain-e{e:03d}" for e in (5, 10, 20, 40)]
     finetune = [("finetune", "20"), ("finetune", "all")]
-    tuned = sorted({init for probe, init, _ in cells if probe == "finetune"})
+    tuned = sorted({init for probe, init, _ in cells if probe == "finetune"}, reverse=True)
     print("## Ablation (10 pretraining epochs each)\n")
     print(table(cells, list(ABLATION), paper=True), "\n")
     print(gains(cells, list(ABLATION[1:])), "\n")
@@ -156,6 +180,8 @@ def main() -> None:
     print(table(cells, budget), "\n")
     print("## Fine-tuning\n")
     print(table(cells, tuned, finetune), "\n")
+    print("## Recipe variants (split_brain 10 epochs vs random)\n")
+    print(recipes(cells), "\n")
     print("## Calibration of the linear probes (ECE, 15 bins, %; before -> after)\n")
     for init in ABLATION:
         for labels in ("20", "all"):

@@ -35,7 +35,8 @@ def conv1_kernel(model, backbone: str = "color_net") -> np.ndarray:
 def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path):
     out = tmp_path / "ft"
     assert main(["--stage", "finetune", "--init", str(pretrained), "--out", str(out),
-                 "--labels-per-class", "3", *FAST]) == 0
+                 "--labels-per-class", "3", "--feature-layer", "logits", "--feature-dims",
+                 "28800", *FAST]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["train_images"] == 30 and summary["epochs"] == 2
     report = json.loads((out / "report.json").read_text())

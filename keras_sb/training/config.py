@@ -83,6 +83,11 @@ class BackboneConfig:
         return SplitBrain(**self.backbone_settings())
 
 
+EPOCHS_HELP = "maximum epochs"
+PATIENCE_HELP = "early stopping: epochs without improvement before stopping"
+LEARNING_RATE_HELP = "Adam learning rate of the first epoch"
+
+
 @dataclass
 class RunConfig:
     """Data, optimisation and bookkeeping of a run."""
@@ -92,15 +97,13 @@ class RunConfig:
     out: str = opt("", "training stages: run folder (default runs/STAGE-...), where "
                    "rerunning the same command resumes an interrupted run; evaluate: report "
                    "folder; export: SavedModel folder (required)")
-    epochs: int = opt(20, "maximum epochs", minimum=1)
+    epochs: int = opt(20, EPOCHS_HELP, minimum=1)
     batch_size: int = opt(64, "images per device per step (global batch = this x devices)",
                           resume=True, minimum=1)
-    learning_rate: float = opt(1e-3, "Adam learning rate of the first epoch", resume=True,
-                               above=0)
+    learning_rate: float = opt(1e-3, LEARNING_RATE_HELP, resume=True, above=0)
     lr_decay: float = opt(0.95, "per-epoch LR multiplier (LR of epoch e = lr * decay^e)",
                           resume=True, above=0)
-    patience: int = opt(5, "early stopping: epochs without improvement before stopping",
-                        minimum=0)
+    patience: int = opt(5, PATIENCE_HELP, minimum=0)
     seed: int = opt(0, "seed for data sampling, shuffling and initial weights", resume=True,
                     minimum=0)
     snapshot_every: int = opt(0, "also keep epoch_NNN.keras after every N-th epoch (0: none)",

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras_sb.data import ImageSource, as_float, open_images
 from keras_sb.models import PretextTask, SplitBrain
 from keras_sb.training.callbacks import PreviewGrid
-from keras_sb.training.config import BackboneConfig, RunConfig, opt
+from keras_sb.training.config import EPOCHS_HELP, PATIENCE_HELP, BackboneConfig, RunConfig, opt
 from keras_sb.training.stage import TrainingStage
 
 log = logging.getLogger("keras_sb")
@@ -27,6 +27,10 @@ class PretrainConfig(BackboneConfig, RunConfig):
                               "only used for the reported scores)", resume=True, above=0,
                               below=1)
     previews: bool = opt(True, "pretrain: write previews/epoch_NNN.png after each epoch")
+    # The held-out loss is noisy and the features keep improving to 40 epochs
+    # (docs/results.md), so early stopping is off unless --patience is lowered.
+    epochs: int = opt(40, EPOCHS_HELP, minimum=1)
+    patience: int = opt(40, PATIENCE_HELP, minimum=0)
 
     def __post_init__(self):
         self.out = self.out or f"runs/pretrain-{self.encoder}"
