@@ -26,7 +26,7 @@ RECIPES = {"linprobe": "conv3, 9216 values (default)", "linprobe_pool2": "conv3,
            "(original system), lr 1e-3"}
 ABLATION = ("random", "split_brain", "split_brain_regression", "colorization", "lightness")
 PAPER_CONV3 = {"random": 16.9, "split_brain": 35.4, "split_brain_regression": 33.6,
-               "colorization": 31.0}  # Zhang et al. 2017, Table 2, ImageNet conv3
+               "colorization": 31.0}  # Zhang et al. 2017, ImageNet linear classification, conv3
 COLUMNS = [("linprobe", "20"), ("linprobe", "all"), ("knn", "20"), ("knn", "all")]
 
 
