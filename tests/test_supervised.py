@@ -93,7 +93,7 @@ def test_random_init_baseline_and_evaluate(tmp_path, caplog):
         (["--stage", "finetune", "--init", "/no/such/run"], "/no/such/run"),
         (["--stage", "linprobe", "--feature-layer", "conv9"],
          "--feature-layer: 'conv9' is not a stage of the simple backbone; choose one of: "
-         "conv1, conv2, conv3, conv4, or logits"),
+         "conv1, conv2, conv3, conv4 (or several joined by +), or logits"),
         (["--stage", "evaluate"], "--model is required"),
         (["--stage", "evaluate", "--epochs", "3", "--model", "x.keras"], "does not apply"),
     ],
@@ -117,9 +117,12 @@ def test_shipped_default_model_loads_and_reconstructs():
 
     model = keras.saving.load_model(DEFAULT_MODEL)
     assert isinstance(model, SplitBrainClassifier) and len(model.class_names) == 10
-    assert model.feature_layer == "logits"
+    assert model.feature_layer == "conv3" and model.temperature > 1  # calibrated
+    pretext = keras.saving.load_model(Path(DEFAULT_MODEL).with_name("pretext.keras"))
+    assert isinstance(pretext, SplitBrain)
+    assert pretext.get_config()["objective"] == model.task.objective
     images = np.random.default_rng(0).random((2, 96, 96, 3), dtype=np.float32)
-    panels = reconstructions(model, images)
+    panels = reconstructions(pretext, images)
     assert panels["predicted_color"].shape == (2, 96, 96, 3)
 
 
