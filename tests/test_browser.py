@@ -16,6 +16,7 @@ from keras_sb.demo import (
     EXAMPLES_DIR,
     GALLERY_PANELS,
     build_demo,
+    choose_pretext,
     load_classifier,
     load_pretext,
     serve,
@@ -40,11 +41,14 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 @pytest.fixture
 def page_url(tmp_path):
     """The demo served on a free local port: the shipped model for screenshots, else a tiny one."""
+    pretext = {}
     if os.environ.get("KERAS_SB_SCREENSHOT"):
         model, name = load_classifier(DEFAULT_MODEL), os.path.relpath(DEFAULT_MODEL, REPO)
+        if path := choose_pretext(DEFAULT_MODEL):  # the shipped classifier's colorizer
+            pretext = {"pretext": load_pretext(path), "pretext_name": Path(path).name}
     else:
         model, name = load_classifier(save_tiny_classifier(tmp_path / "tiny.keras")), "tiny"
-    demo = build_demo(model, name)
+    demo = build_demo(model, name, **pretext)
     serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True)  # with its headers
     try:
         yield demo.local_url, model.class_names
