@@ -79,7 +79,10 @@ def _unlabelled(folder: Path, root: Path, validate: bool) -> ImageSource:
 
 
 def _labelled(folder: Path, class_names: list[str], root: Path, validate: bool) -> ImageSource:
-    expected = f"one subfolder per class, {folder}/<class>/, holding {EXTENSIONS_TEXT} images"
+    expected = (f"one subfolder per class holding {EXTENSIONS_TEXT} images: {root}/<class>/ "
+                f"(a held-out part of each class chooses the best epoch), or "
+                f"{root}/supervised/train/<class>/ and optionally {root}/supervised/val/<class>/ "
+                f"(scored at the end), beside {root}/unsupervised/ for pretraining")
     if not folder.is_dir():
         raise DataError(f"{folder} not found: expected {expected}")
     present = class_folders(folder)
