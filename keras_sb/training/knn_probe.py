@@ -9,9 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from keras_sb.data import SAMPLE_DATA, DataError, ImageSource
+from keras_sb.data import SAMPLE_DATA, DataError
 from keras_sb.evaluation import classification_report
 from keras_sb.knn import knn_probabilities
 from keras_sb.models import SplitBrainClassifier
@@ -21,8 +20,8 @@ from keras_sb.training.supervised import (
     FEATURE_DIMS_HELP,
     FEATURE_LAYER_HELP,
     InitConfig,
-    labelled_dataset,
     labelled_splits,
+    predict_images,
     split_at_features,
     write_report,
 )
@@ -73,8 +72,9 @@ def knn_probe(config: KnnConfig) -> dict:
                                  feature_layer=config.feature_layer,
                                  feature_dims=config.feature_dims, freeze_backbone=True)
     extractor, _ = split_at_features(model)
-    probabilities = knn_probabilities(_features(extractor, train, config),
-                                      train.labels, _features(extractor, val, config),
+    probabilities = knn_probabilities(predict_images(extractor, train, config.batch_size),
+                                      train.labels,
+                                      predict_images(extractor, val, config.batch_size),
                                       len(names), config.k)
     report = classification_report(val.labels, probabilities, names, config.top_k)
     out = Path(config.out)
@@ -86,7 +86,3 @@ def knn_probe(config: KnnConfig) -> dict:
              report["top1"], out / "report.json")
     return report
 
-
-def _features(extractor: keras.Model, source: ImageSource, config: KnnConfig) -> np.ndarray:
-    images = labelled_dataset(source, config.image_size, config.batch_size, False, 0)
-    return extractor.predict(images.map(lambda image, _: image), verbose=0)

@@ -89,8 +89,7 @@ class Pretraining(TrainingStage):
         best = int(np.argmin(val_losses))
         log.info("Pretraining done: %d epochs, best val loss %.4f at epoch %d, kept in %s. "
                  "Next: python train.py --stage linprobe --init %s --data LABELLED (or --stage "
-                 "finetune, knn; "
-                 "python app.py --model %s shows its colorizations).", len(rows),
+                 "finetune, knn; python app.py --model %s shows its colorizations).", len(rows),
                  val_losses[best], best + 1, self.run.best, self.run.path, self.run.path)
         return {
             "epochs": len(rows),
