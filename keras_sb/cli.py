@@ -12,6 +12,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+import tensorflow as tf
+
 from keras_sb.data import DataError
 from keras_sb.threads import share_cores_between_halves
 from keras_sb.training.callbacks import TrainingDiverged
@@ -70,10 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# How TensorFlow's collective ops fail when a worker dies (its coordination service notices).
+WORKER_LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+               tf.errors.AbortedError, tf.errors.CancelledError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the stage; returns the process exit code."""
     args = vars(build_parser().parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # a line per collective op
     share_cores_between_halves()
     stage = args.pop("stage")
     config_cls, run_stage = STAGES[stage]
@@ -92,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a full disk, a folder that became unwritable, ...
         print(f"error: {error}. What was saved before stays usable: rerun the same command "
               "to resume.", file=sys.stderr)
+        return 1
+    except WORKER_LOST as error:
+        print(f"error: another worker of this multi-worker job stopped or cannot be reached "
+              f"({type(error).__name__}: {str(error).splitlines()[0][:300]}). Rerun the same "
+              "command on every worker to resume from the last finished epoch.",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nInterrupted. Rerun the same command to resume from the last finished epoch.",

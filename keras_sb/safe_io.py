@@ -76,6 +76,14 @@ def save_model(model, path: str | os.PathLike) -> None:
             model.save(temp)
 
 
+def save_arrays(arrays: list[np.ndarray], path: str | os.PathLike) -> None:
+    """Save ``arrays`` to an ``.npz`` ``path`` (``arr_0``, ``arr_1``, ...) atomically."""
+    path = Path(path)
+    ensure_space(path.parent, sum(a.nbytes for a in arrays))
+    with atomic_path(path) as temp:
+        np.savez(temp, *arrays)
+
+
 def ensure_space(folder: Path, needed: int) -> None:
     """Raise DiskFullError unless ``folder``'s disk has ``needed`` bytes plus a margin free.
 

@@ -134,14 +134,13 @@ class PreviewGrid(keras.callbacks.Callback):
 
 
 def run_callbacks(run: RunFolder, state: ResumeState, monitor: str, mode: str, patience: int,
-                  learning_rate: float, decay: float, resuming: bool,
+                  learning_rate: float, decay: float, resuming: bool, history: list[float],
                   extra: list[keras.callbacks.Callback], saved: keras.Model,
                   snapshot_every: int = 0) -> list[keras.callbacks.Callback]:
     """Divergence check, LR decay, early stopping, best/last (and every ``snapshot_every``-th
     epoch's) checkpoints of ``saved``, CSV and TensorBoard logs, ``extra`` callbacks, and last
     the resume state, so that an epoch is committed only once everything else of it is
-    written."""
-    history = run.logged(monitor) if resuming else []
+    written. ``history``: the monitored value of each epoch logged before this session."""
     best_so_far = (min(history) if mode == "min" else max(history)) if history else None
     snapshots = [EveryNthEpoch(snapshot_every, AtomicCheckpoint(run.snapshot, saved=saved))
                  ] if snapshot_every else []

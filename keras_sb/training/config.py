@@ -108,7 +108,8 @@ class RunConfig:
                     minimum=0)
     snapshot_every: int = opt(0, "also keep epoch_NNN.keras after every N-th epoch (0: none)",
                               minimum=0)
-    strategy: str = opt("auto", "device strategy (auto: mirrored when >1 GPU)",
+    strategy: str = opt("auto", "device strategy (auto: multi_worker when TF_CONFIG lists "
+                        "several workers, else mirrored when >1 GPU; docs/distributed.md)",
                         choices=STRATEGIES)
     progress: bool = opt(True, "show a progress bar (otherwise one line per epoch)")
     overwrite: bool = opt(False, "delete the run in --out (only the files a run writes) and "

@@ -12,6 +12,7 @@ from keras_sb.data import ImageSource, as_float, open_images
 from keras_sb.models import PretextTask, SplitBrain
 from keras_sb.training.callbacks import PreviewGrid
 from keras_sb.training.config import EPOCHS_HELP, PATIENCE_HELP, BackboneConfig, RunConfig, opt
+from keras_sb.training.distribute import Cluster
 from keras_sb.training.stage import TrainingStage
 
 log = logging.getLogger("keras_sb")
@@ -66,10 +67,10 @@ class Pretraining(TrainingStage):
     def build_model(self) -> SplitBrain:
         return self.config.build_backbone().compile_for_pretraining(self.config.learning_rate)
 
-    def datasets(self, model: SplitBrain, global_batch: int):
+    def datasets(self, model: SplitBrain, batch_size: int, shard: Cluster):
         config = self.config
-        return tuple(pretraining_dataset(source, model.task, config.image_size, global_batch,
-                                         training, config.seed)
+        return tuple(pretraining_dataset(shard.shard(source), model.task, config.image_size,
+                                         batch_size, training, config.seed)
                      for source, training in ((self.train_source, True),
                                               (self.val_source, False)))
 

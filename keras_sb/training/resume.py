@@ -2,8 +2,9 @@
 
 Keras' ``BackupAndRestore`` overwrites its weights file and its epoch file in place, one after
 the other: a kill while it writes leaves a state that cannot be loaded, or weights of one epoch
-with the count of another. Here each epoch's weights go to a new file, and ``state.json``,
-replaced atomically after the weights are on disk, is the single commit point.
+with the count of another (and on several workers every worker writes the same file). Here
+each epoch's values go to a new file, and ``state.json``, replaced atomically after the values
+are on disk, is the single commit point.
 """
 
 from __future__ import annotations
@@ -13,16 +14,23 @@ import logging
 from pathlib import Path
 
 import keras
+import numpy as np
 
-from keras_sb.safe_io import remove_temporaries, save_model, write_text
+from keras_sb.safe_io import remove_temporaries, save_arrays, write_text
 
 log = logging.getLogger("keras_sb")
 
 
 class ResumeState(keras.callbacks.Callback):
     """``folder/state.json`` ({"epochs": n, "weights": file, "complete": bool}) and the
-    weights file it names. Saved at the end of every epoch (keep this callback last, after
-    the checkpoints and the log) and marked complete when training ends."""
+    file it names: the values of the model's and its optimizer's variables, in their order
+    (an ``.npz``). Saved at the end of every epoch (keep this callback last, after the
+    checkpoints and the log) and marked complete when training ends.
+
+    The values are read and assigned as arrays, not with ``load_weights``: under
+    MultiWorkerMirroredStrategy Keras' loading creates variables, a collective step only the
+    chief (the one with a state) would take.
+    """
 
     def __init__(self, folder: str | Path):
         super().__init__()
@@ -35,14 +43,24 @@ class ResumeState(keras.callbacks.Callback):
             return json.loads(self.state_file.read_text())
         return {"epochs": 0, "complete": False}
 
+    @staticmethod
+    def variables(model: keras.Model) -> list:
+        """What the state holds: ``model``'s variables, then its optimizer's (built here)."""
+        with model.distribute_strategy.scope():
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+        return model.variables + model.optimizer.variables
+
+    def values(self, state: dict) -> list[np.ndarray]:
+        """The committed values of :meth:`variables` (``state["epochs"]`` > 0)."""
+        with np.load(self.folder / state["weights"]) as arrays:
+            return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+
     def restore(self, model: keras.Model) -> dict:
         """Load the committed weights and optimizer state into ``model``; return the state."""
         state = self.read()
         if state["epochs"]:
-            with model.distribute_strategy.scope():
-                if model.optimizer is not None and not model.optimizer.built:
-                    model.optimizer.build(model.trainable_variables)
-                model.load_weights(self.folder / state["weights"])
+            assign(self.variables(model), self.values(state), self.folder / state["weights"])
         return state
 
     def on_epoch_end(self, epoch: int, logs=None):
@@ -57,11 +75,23 @@ class ResumeState(keras.callbacks.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_temporaries(self.folder)
         if weights is None:
-            weights = f"epoch_{epochs:04d}.weights.h5"
-            save_model(self.model, self.folder / weights)
+            weights = f"epoch_{epochs:04d}.npz"
+            save_arrays([np.asarray(v) for v in self.variables(self.model)],
+                        self.folder / weights)
         write_text(self.state_file, json.dumps(
             {"epochs": epochs, "weights": weights, "complete": complete}) + "\n")
-        for old in self.folder.glob("epoch_*.weights.h5"):
+        for old in self.folder.glob("epoch_*"):
             if old.name != weights:
                 old.unlink()
 
+
+def assign(variables: list, values: list[np.ndarray], source: Path | str) -> None:
+    """Set ``variables`` to ``values`` (from ``source``, named in the error when they do not
+    fit: another model's state)."""
+    shapes = [tuple(v.shape) for v in variables]
+    if shapes != [np.shape(x) for x in values]:
+        raise ValueError(f"the resume state {source} does not fit this model ({len(values)} "
+                         f"arrays for {len(variables)} variables); pass --overwrite to start "
+                         "afresh")
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)

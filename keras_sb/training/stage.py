@@ -7,17 +7,30 @@ about how training runs (devices, workers, resuming) is changed here, once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from keras_sb.data import DataError
 from keras_sb.training.callbacks import run_callbacks
 from keras_sb.training.config import RunConfig, resume_keys
-from keras_sb.training.distribute import select_strategy
-from keras_sb.training.resume import ResumeState
+from keras_sb.training.distribute import (
+    Cluster,
+    from_chief,
+    is_multi_worker,
+    minimum_over_workers,
+    select_strategy,
+)
+from keras_sb.training.resume import ResumeState, assign
 from keras_sb.training.run_folder import RunFolder
 
 log = logging.getLogger("keras_sb")
@@ -27,7 +40,12 @@ class TrainingStage:
     """Runs (or resumes) one training stage in ``config.out``.
 
     Subclasses set ``monitor``/``mode`` (what early stopping and ``best.keras`` follow) and
-    implement :meth:`open_data`, :meth:`build_model`, :meth:`datasets` and :meth:`summarise`.
+    implement :meth:`open_data` (which sets ``train_source``, the training images),
+    :meth:`build_model`, :meth:`datasets` and :meth:`summarise`.
+
+    On several workers (``TF_CONFIG``) every worker runs the stage: only the chief writes the
+    run folder and the summary, each worker reads its shard of the images, and all share the
+    chief's resume state.
     """
 
     monitor = "val_loss"
@@ -52,9 +70,10 @@ class TrainingStage:
         """The compiled model (called inside the strategy's scope, after seeding)."""
         raise NotImplementedError
 
-    def datasets(self, model: keras.Model, global_batch: int
+    def datasets(self, model: keras.Model, batch_size: int, shard: Cluster
                  ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-        """(training, validation) batches of ``global_batch``."""
+        """(training, validation) batches of ``batch_size`` images from this worker's
+        ``shard`` of the data."""
         raise NotImplementedError
 
     def trained_part(self, model: keras.Model) -> keras.Model:
@@ -71,23 +90,41 @@ class TrainingStage:
         raise NotImplementedError
 
     def __call__(self) -> dict:
+        config = self.config
+        cluster = Cluster.from_environment()
+        # First of all: MultiWorkerMirroredStrategy must be set up before TensorFlow runs.
+        strategy = select_strategy(config.strategy, cluster)
+        with worker_folder(cluster, config.out) as folder:
+            self.run = RunFolder(folder)
+            return self.train(strategy, cluster if is_multi_worker(strategy) else None)
+
+    def train(self, strategy: tf.distribute.Strategy, cluster: Cluster | None) -> dict:
+        """Everything after the strategy, on every worker (``cluster``: None on one)."""
         config, run = self.config, self.run
+        self.cluster = cluster
         settings, keys = self.settings(), resume_keys(config)
-        if run.already_finished(settings, keys, config.overwrite):
+        finished = run.already_finished(settings, keys, config.overwrite)
+        if cluster:  # the chief's folder decides
+            finished = bool(from_chief(strategy, [np.array(finished)])[0])
+        if finished:
             return {}
         self.open_data()
         self.check_inputs()
         run.start(settings, keys, config.overwrite)
-        strategy = select_strategy(config.strategy)
         global_batch = config.batch_size * strategy.num_replicas_in_sync
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = self.build_model()
-        log.info("%s: %d parameters (%d trained), %d device(s), global batch %d.", model.name,
-                 model.count_params(), sum(int(tf.size(w)) for w in model.trainable_weights),
+        workers = f"{cluster.workers} worker(s), " if cluster else ""
+        log.info("%s: %d parameters (%d trained), %s%d device(s), global batch %d.",
+                 model.name, model.count_params(),
+                 sum(int(tf.size(w)) for w in model.trainable_weights), workers,
                  strategy.num_replicas_in_sync, global_batch)
-        train, val = self.datasets(model, global_batch)
+        train, val = self.datasets(model, config.batch_size if cluster else global_batch,
+                                   cluster or Cluster())
         seconds = self.fit(model, train, val)
+        if cluster and not cluster.is_chief:
+            return {}
         summary = self.summarise(model, global_batch, seconds)
         run.write_summary(summary)
         return summary
@@ -98,7 +135,13 @@ class TrainingStage:
         config, run = self.config, self.run
         trained = self.trained_part(model)
         state = ResumeState(run.backup)
-        committed = state.restore(trained)
+        steps = {}
+        if self.cluster:
+            committed, history = self.share_resume_state(trained, state)
+            train, val, steps = self.distribute(trained.distribute_strategy, train, val)
+        else:
+            committed = state.restore(trained)
+            history = run.logged(self.monitor) if committed["epochs"] else []
         done = committed["epochs"]
         if done:
             log.info("%s: resuming after epoch %d of %d.", run.path, done, config.epochs)
@@ -106,8 +149,82 @@ class TrainingStage:
         started = time.time()
         if not committed["complete"]:
             callbacks = run_callbacks(run, state, self.monitor, self.mode, config.patience,
-                                      config.learning_rate, config.lr_decay, done > 0,
+                                      config.learning_rate, config.lr_decay, done > 0, history,
                                       self.callbacks(model), model, config.snapshot_every)
             trained.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=done,
-                      callbacks=callbacks, shuffle=False, verbose=1 if config.progress else 2)
+                        callbacks=callbacks, shuffle=False, verbose=1 if config.progress else 2,
+                        **steps)
         return time.time() - started
+
+    def share_resume_state(self, model: keras.Model, state: ResumeState
+                           ) -> tuple[dict, list[float]]:
+        """The chief's resume state (weights, optimizer state, epochs done, the monitored value
+        of each) on every worker: the others' folders are new, and need not see the chief's.
+        Returns (the state, the monitored values)."""
+        committed = state.read()
+        history = self.run.logged(self.monitor) if committed["epochs"] else []
+        numbers = np.full(2 + self.config.epochs, np.nan)
+        numbers[:2] = committed["epochs"], committed["complete"]
+        numbers[2:2 + len(history)] = history
+        variables = state.variables(model)
+        values = (state.values(committed) if committed["epochs"]
+                  else [np.asarray(v) for v in variables])
+        *values, numbers = from_chief(model.distribute_strategy, [*values, numbers])
+        assign(variables, values, "of the chief")
+        return ({"epochs": int(numbers[0]), "complete": bool(numbers[1])},
+                [float(v) for v in numbers[2:] if not np.isnan(v)])
+
+    def distribute(self, strategy: tf.distribute.Strategy, train: tf.data.Dataset,
+                   val: tf.data.Dataset) -> tuple:
+        """Per-worker datasets of per-replica batches as distributed datasets, and the steps
+        per epoch every worker runs: as many as the whole training set has global batches,
+        with the training data repeated (however many bad images a worker skips), and the
+        held-out batches every worker has (the last may be left out)."""
+        local = strategy.num_replicas_in_sync // self.cluster.workers
+        steps = max(1, len(self.train_source) // (self.config.batch_size
+                                                  * strategy.num_replicas_in_sync))
+        [val_steps] = minimum_over_workers(strategy, [int(val.cardinality()) // local])
+        if val_steps < 1:
+            raise DataError(f"too few held-out images for {strategy.num_replicas_in_sync} "
+                            "devices: every device needs at least one; raise --val-fraction")
+        train = strategy.distribute_datasets_from_function(lambda _: train.repeat())
+        val = strategy.distribute_datasets_from_function(
+            lambda _: val.take(val_steps * local).repeat())
+        return train, val, {"steps_per_epoch": steps, "validation_steps": val_steps}
+
+
+@contextlib.contextmanager
+def worker_folder(cluster: Cluster, out: str):
+    """Where this worker writes: ``out`` on the chief; elsewhere a temporary folder, removed
+    at the end (one writer, even when every worker is given the same ``out``), as are those
+    that killed workers left behind."""
+    if cluster.is_chief:
+        yield out
+        return
+    remove_orphaned_worker_folders()
+    folder = tempfile.mkdtemp(prefix=f"{WORKER_FOLDER}{os.getpid()}-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+WORKER_FOLDER = "keras-sb-worker-"
+
+
+def remove_orphaned_worker_folders() -> None:
+    """Delete the temporary worker folders of processes that no longer run."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORKER_FOLDER}*-*"):
+        pid = folder.name[len(WORKER_FOLDER):].split("-")[0]
+        if pid.isdigit() and not process_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True

@@ -38,6 +38,7 @@ from keras_sb.training.config import (
     fixed,
     opt,
 )
+from keras_sb.training.distribute import Cluster, is_multi_worker
 from keras_sb.training.run_folder import RunFolderError
 from keras_sb.training.stage import TrainingStage
 
@@ -185,9 +186,17 @@ def compile_classifier(model: keras.Model, learning_rate: float, top_k: int) -> 
 
 
 def predict_images(model: keras.Model, source: ImageSource, batch_size: int) -> np.ndarray:
-    """``model``'s outputs (logits, features) for the centre crops of ``source``."""
+    """``model``'s outputs (logits, features) for the centre crops of ``source``.
+
+    On several workers each computes its own: Keras' ``predict`` would gather every
+    worker's outputs.
+    """
     images = labelled_dataset(source, model.input_shape[1], batch_size, False, 0)
-    return model.predict(images.map(lambda image, _: image), verbose=0)
+    images = images.map(lambda image, _: image)
+    if not is_multi_worker(model.distribute_strategy):
+        return model.predict(images, verbose=0)
+    forward = tf.function(lambda batch: model(batch, training=False))
+    return np.concatenate([forward(batch).numpy() for batch in images])
 
 
 def evaluate_classifier(model: SplitBrainClassifier, source: ImageSource, batch_size: int,
@@ -256,22 +265,20 @@ class ClassifierTraining(TrainingStage):
         """With frozen backbones only the head trains, on features computed once."""
         return self.head if self.config.freeze_encoders else model
 
-    def datasets(self, model: SplitBrainClassifier, global_batch: int):
+    def datasets(self, model: SplitBrainClassifier, batch_size: int, shard: Cluster):
         config = self.config
+        train, holdout = shard.shard(self.train_source), shard.shard(self.holdout_source)
         if not config.freeze_encoders:
-            return (labelled_dataset(self.train_source, config.image_size, global_batch, True,
-                                     config.seed),
-                    labelled_dataset(self.holdout_source, config.image_size, global_batch,
-                                     False, 0))
-        train, holdout = ((predict_images(self.extractor, source, global_batch),
-                           source.labels.astype(np.int32))
-                          for source in (self.train_source, self.holdout_source))
+            return (labelled_dataset(train, config.image_size, batch_size, True, config.seed),
+                    labelled_dataset(holdout, config.image_size, batch_size, False, 0))
+        train, holdout = ((predict_images(self.extractor, source, batch_size),
+                           source.labels.astype(np.int32)) for source in (train, holdout))
         log.info("Frozen backbones: features of %d + %d images computed once (%.1f MiB).",
                  len(train[1]), len(holdout[1]), (train[0].nbytes + holdout[0].nbytes) / 2**20)
         return (tf.data.Dataset.from_tensor_slices(train)
                 .shuffle(len(train[1]), seed=config.seed, reshuffle_each_iteration=True)
-                .batch(global_batch).prefetch(tf.data.AUTOTUNE),
-                tf.data.Dataset.from_tensor_slices(holdout).batch(global_batch))
+                .batch(batch_size).prefetch(tf.data.AUTOTUNE),
+                tf.data.Dataset.from_tensor_slices(holdout).batch(batch_size))
 
     def summarise(self, model: SplitBrainClassifier, global_batch: int, seconds: float) -> dict:
         """Calibrates ``best.keras`` on the held-out images (temperature scaling) and scores
