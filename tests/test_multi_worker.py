@@ -180,3 +180,15 @@ def test_a_killed_worker_stops_the_others_and_the_job_resumes_with_one_writer(
     assert logged_epochs(run) == [0, 1, 2]
     assert json.loads((run / "summary.json").read_text())["epochs"] == 3
     assert not list(tmp.glob("keras-sb-worker-*"))
+
+
+def test_local_cluster_prefixes_output_and_fails_when_a_worker_fails(tmp_path):
+    launched = subprocess.run(
+        [sys.executable, "-m", "keras_sb.local_cluster", "2", "--threads-per-worker", "1",
+         "--stage", "pretrain", "--data", str(tmp_path / "missing"), "--out",
+         str(tmp_path / "run")], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True, text=True, timeout=300)
+    assert launched.returncode == 2
+    for index in (0, 1):
+        assert f"[worker {index}] error: data folder {tmp_path / 'missing'} does not exist" \
+            in launched.stdout

@@ -123,10 +123,12 @@ class TrainingStage:
         train, val = self.datasets(model, config.batch_size if cluster else global_batch,
                                    cluster or Cluster())
         seconds = self.fit(model, train, val)
-        if cluster and not cluster.is_chief:
-            return {}
-        summary = self.summarise(model, global_batch, seconds)
-        run.write_summary(summary)
+        summary = {}
+        if cluster is None or cluster.is_chief:
+            summary = self.summarise(model, global_batch, seconds)
+            run.write_summary(summary)
+        if cluster:  # the others wait for the chief, whose exit ends their coordination
+            from_chief(strategy, [np.zeros(1)])
         return summary
 
     def fit(self, model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset) -> float:
