@@ -13,21 +13,28 @@ from keras_sb.safe_io import write_text
 
 
 def classification_report(
-    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], top_k: int = 5
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str], top_k: int = 5,
+    scores: np.ndarray | None = None,
 ) -> dict:
     """Accuracies and confusion counts of predicted class ``probabilities`` [N, C] vs ``labels``.
 
-    Classes are ranked by probability; equal probabilities rank the lower class index first
-    (as ``np.argmax`` does). ``top_k`` is clipped to C, and the key names the clipped k.
-    ``ece`` is the expected calibration error over ``ECE_BINS`` (15) confidence bins.
-    Fractions and ``ece`` are None when there are no images.
+    Classes are ranked by ``scores`` (default: the probabilities; pass the logits, whose
+    large gaps do not underflow into ties), with Keras' rules, so that the figures match
+    the training log's: the prediction is the argmax (ties: the lower class index, as in
+    ``SparseCategoricalAccuracy``), and a top-k hit has fewer than k classes scoring strictly
+    higher than the true one (ties at the boundary count, as in ``in_top_k``). ``top_k`` is
+    clipped to C, and the key names the clipped k. ``ece`` is the expected calibration error
+    over ``ECE_BINS`` (15) confidence bins. Fractions and ``ece`` are None when there are no
+    images.
     """
     labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    scores = probabilities if scores is None else np.asarray(scores)
     classes = len(class_names)
     _check_inputs(labels, probabilities, classes, top_k)
     k = min(top_k, classes)
-    ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    predicted = ranked[:, 0]
+    predicted = scores.argmax(axis=1)
+    true_scores = np.take_along_axis(scores, labels[:, None], axis=1) if len(labels) else scores
+    in_top_k = (scores > true_scores).sum(axis=1) < k
     confusion = np.zeros((classes, classes), np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     per_class = {
@@ -37,7 +44,7 @@ def classification_report(
     return {
         "images": len(labels),
         "top1": _fraction(predicted == labels),
-        f"top{k}": _fraction((ranked == labels[:, None]).any(axis=1)),
+        f"top{k}": _fraction(in_top_k),
         "ece": expected_calibration_error(probabilities, labels, ECE_BINS) if len(labels) else None,
         "per_class": per_class,
         "confusion": confusion.tolist(),

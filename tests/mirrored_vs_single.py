@@ -12,7 +12,8 @@ from pathlib import Path
 import keras_sb  # noqa: F401
 import tensorflow as tf
 
-# Must run before TensorFlow initialises its devices.
+# Must run before TensorFlow initialises its devices: two logical CPUs, also on a GPU host.
+tf.config.set_visible_devices([], "GPU")
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 

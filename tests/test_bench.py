@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 
 from keras_sb.threads import available_cores
 
@@ -29,8 +30,9 @@ def test_tiny_benchmark_reports_every_figure(mixed_precision):
     lines = result.stdout.strip().splitlines()
     report = json.loads(lines[-1])
     assert len(lines) > 1  # the human-readable lines come first
-    assert report["policy"] == ("mixed_bfloat16" if mixed_precision else "float32")  # a CPU
-    figures = FIGURES + (("matmul_peak_gflops_bfloat16",) if mixed_precision else ())
+    half = "float16" if tf.config.list_physical_devices("GPU") else "bfloat16"  # GPUs / CPUs
+    assert report["policy"] == (f"mixed_{half}" if mixed_precision else "float32")
+    figures = FIGURES + ((f"matmul_peak_gflops_{half}",) if mixed_precision else ())
     for key in figures:
         value = report[key]
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key

@@ -10,15 +10,17 @@ from keras_sb.confusion_plot import save_confusion_png
 from keras_sb.evaluation import classification_report, save_report_json
 
 NAMES = ["a", "b", "c"]
-# Worked by hand; ties rank the lower class index first.
+# Worked by hand, with Keras' rules: top-1 is the argmax (ties: the lower class index, as in
+# SparseCategoricalAccuracy); top-k counts a hit when fewer than k classes score strictly
+# higher (ties at the boundary are in, as in SparseTopKCategoricalAccuracy / in_top_k).
 LABELS = np.array([0, 1, 1, 2, 2, 2])
 PROBABILITIES = np.array([
     [0.7, 0.2, 0.1],  # true a: top-1 a (hit), top-2 {a, b} (hit)
     [0.1, 0.6, 0.3],  # true b: top-1 b (hit), top-2 {b, c} (hit)
-    [0.4, 0.4, 0.2],  # true b: tie a = b -> top-1 a (miss), top-2 {a, b} (hit)
-    [0.45, 0.45, 0.1],  # true c: tie -> top-1 a (miss), top-2 {a, b} (miss)
+    [0.4, 0.4, 0.2],  # true b: tie a = b -> top-1 a (miss), top-2 (hit: none higher)
+    [0.45, 0.45, 0.1],  # true c: tie -> top-1 a (miss), top-2 (miss: two higher)
     [0.2, 0.35, 0.45],  # true c: top-1 c (hit), top-2 {c, b} (hit)
-    [0.3, 0.4, 0.3],  # true c: top-1 b (miss), tie a = c -> top-2 {b, a} (miss)
+    [0.3, 0.4, 0.3],  # true c: top-1 b (miss), top-2 (hit: only b higher, tie a = c)
 ])
 LONG_NAMES = ["airplane", "bird", "car", "cat", "deer", "english_springer", "french_horn",
               "golf_ball", "horse", "tench"]
@@ -37,7 +39,7 @@ def _random_report(classes, names=None, per_class=20, seed=0):
 def test_hand_worked_report():
     report = classification_report(LABELS, PROBABILITIES, NAMES, top_k=2)
     assert report["images"] == 6
-    assert report["top1"] == 3 / 6 and report["top2"] == 4 / 6
+    assert report["top1"] == 3 / 6 and report["top2"] == 5 / 6
     assert report["per_class"] == {
         "a": {"images": 1, "accuracy": 1.0},
         "b": {"images": 2, "accuracy": 0.5},
@@ -45,6 +47,16 @@ def test_hand_worked_report():
     }
     assert report["confusion"] == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     assert report["class_names"] == NAMES
+
+
+def test_ranking_scores_avoid_underflow_ties():
+    """Probabilities that underflow to 0 tie; the logits they came from do not."""
+    logits = np.array([[0.0, -800.0, -900.0, -1000.0]])
+    probabilities = np.exp(logits - logits.max())  # [1, 0, 0, 0]
+    names = ["a", "b", "c", "d"]
+    tied = classification_report(np.array([3]), probabilities, names, top_k=2)
+    ranked = classification_report(np.array([3]), probabilities, names, top_k=2, scores=logits)
+    assert tied["top2"] == 1.0 and ranked["top2"] == 0.0
 
 
 def test_top_k_clipped_to_class_count():

@@ -46,7 +46,7 @@ def assert_complete(run: Path, epochs: int) -> None:
     for name in ("best.keras", "last.keras"):
         model = keras.saving.load_model(run / name, compile=False)
         assert all(np.isfinite(w).all() for w in model.get_weights()), name
-    assert not (run / "backup").exists()
+    assert json.loads((run / "backup" / "state.json").read_text())["complete"]
     assert not list(run.glob(".tmp-*"))
 
 
@@ -154,6 +154,41 @@ def test_init_inside_out_is_refused(tmp_path, capsys):
 
 
 # interruptions and a full disk
+
+
+def test_a_finished_run_is_extended_with_more_epochs(tiny_unlabelled, tmp_path, caplog):
+    run = tmp_path / "run"
+    caplog.set_level(logging.INFO, logger="keras_sb")
+    assert pretrain(tiny_unlabelled, run, "--epochs", "2") == 0
+    first = json.loads((run / "summary.json").read_text())
+    assert pretrain(tiny_unlabelled, run, "--epochs", "2") == 0
+    assert "already holds this finished run of 2 epochs" in caplog.text
+    assert pretrain(tiny_unlabelled, run, "--epochs", "3") == 0
+    assert "extending the finished run from 2 to 3 epochs" in caplog.text
+    assert_complete(run, 3)
+    extended = json.loads((run / "summary.json").read_text())
+    assert extended["loss"][:2] == first["loss"]
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
+
+
+@pytest.mark.parametrize(("epochs", "patience", "extended", "message"), [
+    (4, 0, False, "stopped early after 3 of 5 epochs (--patience 0): to train on, raise"),
+    (4, 2, True, "extending the finished run from 3 to 4 epochs"),
+    (3, 2, False, "already holds this finished run of 3 epochs"),
+])
+def test_an_early_stopped_run_is_extended_only_with_more_patience(
+        tmp_path, caplog, epochs, patience, extended, message):
+    folder = RunFolder(tmp_path)
+    settings = {key: 0 for key in RUN_CONFIG_KEYS} | {"objective": "split_brain"}
+    folder.start({**settings, "epochs": 5, "patience": 0}, (), overwrite=False)
+    folder.log.write_text("epoch,loss\n0,3\n1,2\n2,2.5\n")
+    folder.backup.mkdir()
+    (folder.backup / "state.json").write_text('{"epochs": 3, "complete": true}')
+    folder.write_summary({})
+    caplog.set_level(logging.INFO, logger="keras_sb")
+    config = {**settings, "epochs": epochs, "patience": patience}
+    assert folder.already_finished(config, (), overwrite=False) is not extended
+    assert message in caplog.text
 
 
 def test_log_and_resume_state_are_one_step(tiny_unlabelled, tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """Stages finetune, linprobe and evaluate, end to end on the shipped sample photos."""
 
+import csv
 import json
 import shutil
 import time
@@ -31,6 +32,14 @@ def conv1_kernel(model, backbone: str = "color_net") -> np.ndarray:
     return model.get_layer(backbone).get_layer("conv1_conv").get_weights()[0]
 
 
+def assert_log_agrees_with_summary(out: Path, summary: dict, tolerance: float = 0) -> None:
+    """The log's held-out top-1 and top-5 at the best epoch are the summary's (same ties)."""
+    with (out / "log.csv").open() as f:
+        best = max(csv.DictReader(f), key=lambda row: float(row["val_acc"]))
+    assert abs(summary["holdout_top1"] - float(best["val_acc"])) <= tolerance + 1e-4
+    assert abs(summary["holdout_top5"] - float(best["val_top5"])) <= tolerance + 1e-4
+
+
 @pytest.mark.slow
 def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path):
     out = tmp_path / "ft"
@@ -41,6 +50,7 @@ def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path
     assert summary["train_images"] == 30 and summary["epochs"] == 2
     report = json.loads((out / "report.json").read_text())
     assert report["images"] == 100 and summary["val_top1"] == round(report["top1"], 4)
+    assert_log_agrees_with_summary(out, summary)
     assert (out / "confusion.png").stat().st_size > 1000
     model = keras.saving.load_model(out / "best.keras")
     assert isinstance(model, SplitBrainClassifier)
@@ -69,6 +79,10 @@ def test_linprobe_keeps_the_pretrained_backbones_fixed(pretrained, tmp_path):
     assert probe.get_layer("features").output.shape[-1] <= 1000
     trainable = sum(int(np.prod(w.shape)) for w in probe.trainable_weights)
     assert trainable == (probe.get_layer("features").output.shape[-1] + 1) * 10
+    summary = json.loads((out / "summary.json").read_text())
+    # The log's figures come from the head on features computed beforehand: float rounding
+    # may move one image across a boundary.
+    assert_log_agrees_with_summary(out, summary, 1 / summary["holdout_images"])
 
 
 @pytest.mark.slow
@@ -266,4 +280,3 @@ def test_rerunning_a_finished_linprobe_changes_nothing(tmp_path, caplog):
     assert "already holds this finished run" in caplog.text
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == files
     assert {name: (out / name).stat().st_mtime_ns for name in files} == modified
-    assert not (out / "backup").exists()

@@ -63,6 +63,11 @@ class ResumeState(keras.callbacks.Callback):
             assign(self.variables(model), self.values(state), self.folder / state["weights"])
         return state
 
+    def reopen(self) -> None:
+        """Mark the committed state unfinished, so that training goes on from it."""
+        state = self.read()
+        write_text(self.state_file, json.dumps({**state, "complete": False}) + "\n")
+
     def on_epoch_end(self, epoch: int, logs=None):
         self._commit(epoch + 1, complete=False)
 

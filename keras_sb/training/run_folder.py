@@ -104,7 +104,9 @@ class RunFolder:
 
     def already_finished(self, config: dict, resume_keys: tuple[str, ...],
                          overwrite: bool) -> bool:
-        """True (and says so) when the folder holds this finished run and ``overwrite`` is off.
+        """True (and says so) when the folder holds this finished run and ``overwrite`` is off;
+        False when ``config`` asks a finished run for more epochs (and, if it stopped early,
+        a higher patience): it is extended from its last epoch.
 
         Checks the folder first: other settings, or a folder that is not a run, are errors.
         """
@@ -114,10 +116,22 @@ class RunFolder:
         self.check_settings(config, resume_keys)
         if not self.finished:
             return False
-        if self.backup.exists():  # a kill between the summary and the clean-up
-            shutil.rmtree(self.backup)
-        log.info("%s already holds this finished run (see %s); pass --overwrite to train "
-                 "again.", self.path, self.summary)
+        old, done = self.read_config(), len(self.read_log())
+        stopped_early = done < old["epochs"]
+        if (config["epochs"] > done and (self.backup / "state.json").exists()
+                and (not stopped_early or config["patience"] > old["patience"])):
+            log.info("%s: extending the finished run from %d to %d epochs.", self.path, done,
+                     config["epochs"])
+            return False
+        more = ""
+        if config["epochs"] > done:
+            more = (f" It stopped early after {done} of {old['epochs']} epochs (--patience "
+                    f"{old['patience']}): to train on, raise --patience as well."
+                    if stopped_early else " It has no resume state to extend (an earlier "
+                    "keras-sb version removed it).")
+        log.info("%s already holds this finished run of %d epochs (see %s); pass more --epochs "
+                 "to extend it, or --overwrite to train again.%s", self.path, done,
+                 self.summary, more)
         return True
 
     def start(self, config: dict, resume_keys: tuple[str, ...], overwrite: bool) -> None:
@@ -135,6 +149,7 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         remove_temporaries(self.path)
         write_text(self.config, json.dumps(config, indent=2, sort_keys=True) + "\n")
+        self.summary.unlink(missing_ok=True)  # a finished run being extended
 
     def read_log(self) -> list[dict]:
         """Rows of ``log.csv`` (one per finished epoch, across resumed sessions)."""
@@ -164,9 +179,9 @@ class RunFolder:
         return [float(row[monitor]) for row in self.read_log() if row.get(monitor)]
 
     def write_summary(self, summary: dict) -> None:
-        """Write ``summary.json`` (which marks the run finished) and drop the resume state."""
+        """Write ``summary.json``, which marks the run finished (the resume state stays, to
+        extend the run with more epochs)."""
         write_text(self.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        shutil.rmtree(self.backup, ignore_errors=True)
 
 
 def _existing_parent(path: Path) -> Path:

@@ -108,6 +108,8 @@ class TrainingStage:
             finished = bool(from_chief(strategy, [np.array(finished)])[0])
         if finished:
             return {}
+        if run.finished and not config.overwrite:  # extended with more epochs
+            ResumeState(run.backup).reopen()
         self.open_data()
         self.check_inputs()
         run.start(settings, keys, config.overwrite)
@@ -136,11 +138,16 @@ class TrainingStage:
         committed in the run folder; returns this session's training seconds."""
         config, run = self.config, self.run
         trained = self.trained_part(model)
+        strategy = trained.distribute_strategy
         state = ResumeState(run.backup)
-        steps = {}
+        # As many steps as the training set has global batches: the data is repeated, so the
+        # count does not depend on how many unreadable images the pipeline skipped.
+        global_batch = config.batch_size * strategy.num_replicas_in_sync
+        steps = {"steps_per_epoch": max(1, len(self.train_source) // global_batch)}
+        train = train.repeat()
         if self.cluster:
             committed, history = self.share_resume_state(trained, state)
-            train, val, steps = self.distribute(trained.distribute_strategy, train, val)
+            train, val, steps["validation_steps"] = self.distribute(strategy, train, val)
         else:
             committed = state.restore(trained)
             history = run.logged(self.monitor) if committed["epochs"] else []
@@ -178,21 +185,17 @@ class TrainingStage:
 
     def distribute(self, strategy: tf.distribute.Strategy, train: tf.data.Dataset,
                    val: tf.data.Dataset) -> tuple:
-        """Per-worker datasets of per-replica batches as distributed datasets, and the steps
-        per epoch every worker runs: as many as the whole training set has global batches,
-        with the training data repeated (however many bad images a worker skips), and the
-        held-out batches every worker has (the last may be left out)."""
+        """This worker's datasets of per-replica batches as distributed datasets, and the
+        held-out steps: as many batches as every worker has (the last may be left out)."""
         local = strategy.num_replicas_in_sync // self.cluster.workers
-        steps = max(1, len(self.train_source) // (self.config.batch_size
-                                                  * strategy.num_replicas_in_sync))
         [val_steps] = minimum_over_workers(strategy, [int(val.cardinality()) // local])
         if val_steps < 1:
             raise DataError(f"too few held-out images for {strategy.num_replicas_in_sync} "
                             "devices: every device needs at least one; raise --val-fraction")
-        train = strategy.distribute_datasets_from_function(lambda _: train.repeat())
-        val = strategy.distribute_datasets_from_function(
-            lambda _: val.take(val_steps * local).repeat())
-        return train, val, {"steps_per_epoch": steps, "validation_steps": val_steps}
+        return (strategy.distribute_datasets_from_function(lambda _: train),
+                strategy.distribute_datasets_from_function(
+                    lambda _: val.take(val_steps * local).repeat()),
+                val_steps)
 
 
 @contextlib.contextmanager

@@ -205,7 +205,7 @@ def evaluate_classifier(model: SplitBrainClassifier, source: ImageSource, batch_
     probabilities at the model's temperature, and ``ece_uncalibrated`` at 1) on ``source``."""
     logits = predict_images(model, source, batch_size)
     report = classification_report(source.labels, softmax(logits, model.temperature),
-                                   source.class_names, top_k)
+                                   source.class_names, top_k, scores=logits)
     report["temperature"] = model.temperature
     report["ece_uncalibrated"] = expected_calibration_error(softmax(logits), source.labels)
     return report
@@ -292,6 +292,9 @@ class ClassifierTraining(TrainingStage):
         report = evaluate_classifier(best, reported, global_batch, config.top_k)
         write_report(report, run.path)
         top_k = next(k for k in report if k.startswith("top") and k != "top1")
+        holdout = classification_report(self.holdout_source.labels, softmax(holdout_logits),
+                                         self.holdout_source.class_names, config.top_k,
+                                         scores=holdout_logits)
         log.info("%s top-1 %.4f, %s %.4f, ECE %.4f (uncalibrated %.4f; temperature %.3f) "
                  "(best checkpoint %s)", reported.description, report["top1"], top_k,
                  report[top_k], report["ece"], report["ece_uncalibrated"], best.temperature,
@@ -303,8 +306,9 @@ class ClassifierTraining(TrainingStage):
             "holdout_images": len(self.holdout_source),
             "reported_on": "val" if self.test_source else "holdout",
             "epochs": len(run.read_log()),
-            "holdout_top1": round(float(np.mean(holdout_logits.argmax(axis=1)
-                                                == self.holdout_source.labels)), 4),
+            # The same figures as log.csv's val_acc and val_topK at the best epoch.
+            "holdout_top1": round(holdout["top1"], 4),
+            f"holdout_{top_k}": round(holdout[top_k], 4),
             "val_top1": round(report["top1"], 4),
             f"val_{top_k}": round(report[top_k], 4),
             "val_ece": round(report["ece"], 4),
