@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras_sb.data import DataError
 from keras_sb.threads import share_cores_between_halves
 from keras_sb.training.callbacks import TrainingDiverged
+from keras_sb.training.classifier_pipeline import ClassifierPipelineConfig, classifier_pipeline
 from keras_sb.training.evaluate import EvaluateConfig, evaluate
 from keras_sb.training.export_stage import ExportConfig, export
 from keras_sb.training.knn_probe import KnnConfig, knn_probe
@@ -31,6 +32,7 @@ STAGES: dict[str, tuple[type, Callable]] = {
     "knn": (KnnConfig, knn_probe),
     "evaluate": (EvaluateConfig, evaluate),
     "export": (ExportConfig, export),
+    "classifier": (ClassifierPipelineConfig, classifier_pipeline),
 }
 
 

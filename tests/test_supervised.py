@@ -280,3 +280,25 @@ def test_rerunning_a_finished_linprobe_changes_nothing(tmp_path, caplog):
     assert "already holds this finished run" in caplog.text
     assert {path.name: path.read_bytes() for path in out.iterdir() if path.is_file()} == files
     assert {name: (out / name).stat().st_mtime_ns for name in files} == modified
+
+
+@pytest.mark.slow
+def test_one_command_from_folders_to_a_classifier(tiny_unlabelled, tmp_path, caplog):
+    """--stage classifier: unlabelled photos and labelled <class>/ folders in, a pretrained,
+    probed, calibrated and scored classifier out; the same command again changes nothing."""
+    labelled = tmp_path / "labelled"
+    shutil.copytree(Path(SAMPLE_DATA) / "supervised" / "train", labelled)
+    out = tmp_path / "mine"
+    argv = ["--stage", "classifier", "--data", str(tiny_unlabelled / "unsupervised"),
+            "--labelled", str(labelled), "--out", str(out), "--pretrain-epochs", "1",
+            "--then", "linprobe", "--labels-per-class", "3", "--no-progress"]
+    caplog.set_level("INFO", logger="keras_sb")
+    assert main(argv) == 0
+    assert json.loads((out / "pretrain" / "summary.json").read_text())["epochs"] == 1
+    summary = json.loads((out / "linprobe" / "summary.json").read_text())
+    assert summary["init"] == str(out / "pretrain") and summary["train_images"] == 30
+    assert summary["reported_on"] == "holdout"  # plain <class>/ folders: no val split
+    assert f"Classifier ready: {out / 'linprobe' / 'best.keras'}" in caplog.text
+    before = (out / "linprobe" / "best.keras").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert (out / "linprobe" / "best.keras").stat().st_mtime_ns == before

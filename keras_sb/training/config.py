@@ -84,6 +84,14 @@ class BackboneConfig:
 
 
 EPOCHS_HELP = "maximum epochs"
+DATA_HELP = ("image folder: ssl_data_96 layout, STL-10 binaries, or any folder of images; "
+             "default: the shipped sample")
+SEED_HELP = "seed for data sampling, shuffling and initial weights"
+STRATEGY_HELP = ("device strategy (auto: multi_worker when TF_CONFIG lists several workers, "
+                 "else mirrored when >1 GPU; docs/distributed.md)")
+PROGRESS_HELP = "show a progress bar (otherwise one line per epoch)"
+LABELS_PER_CLASS_HELP = ("finetune/linprobe/knn/classifier: train on exactly N labelled images "
+                         "per class, stratified and seeded (0: all)")
 PATIENCE_HELP = "early stopping: epochs without improvement before stopping"
 LEARNING_RATE_HELP = "Adam learning rate of the first epoch"
 
@@ -92,8 +100,7 @@ LEARNING_RATE_HELP = "Adam learning rate of the first epoch"
 class RunConfig:
     """Data, optimisation and bookkeeping of a run."""
 
-    data: str = opt(SAMPLE_DATA, "image folder: ssl_data_96 layout, STL-10 binaries, or any "
-                    "folder of images; default: the shipped sample", resume=True)
+    data: str = opt(SAMPLE_DATA, DATA_HELP, resume=True)
     out: str = opt("", "training stages: run folder (default runs/STAGE-...), where "
                    "rerunning the same command resumes an interrupted run; evaluate: report "
                    "folder; export: SavedModel folder (required)")
@@ -104,14 +111,11 @@ class RunConfig:
     lr_decay: float = opt(0.95, "per-epoch LR multiplier (LR of epoch e = lr * decay^e)",
                           resume=True, above=0)
     patience: int = opt(5, PATIENCE_HELP, minimum=0)
-    seed: int = opt(0, "seed for data sampling, shuffling and initial weights", resume=True,
-                    minimum=0)
+    seed: int = opt(0, SEED_HELP, resume=True, minimum=0)
     snapshot_every: int = opt(0, "also keep epoch_NNN.keras after every N-th epoch (0: none)",
                               minimum=0)
-    strategy: str = opt("auto", "device strategy (auto: multi_worker when TF_CONFIG lists "
-                        "several workers, else mirrored when >1 GPU; docs/distributed.md)",
-                        choices=STRATEGIES)
-    progress: bool = opt(True, "show a progress bar (otherwise one line per epoch)")
+    strategy: str = opt("auto", STRATEGY_HELP, choices=STRATEGIES)
+    progress: bool = opt(True, PROGRESS_HELP)
     overwrite: bool = opt(False, "delete the run in --out (only the files a run writes) and "
                           "start afresh")
 

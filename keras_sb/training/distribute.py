@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -96,7 +97,10 @@ def select_strategy(name: str = "auto", cluster: Cluster | None = None
     return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else "/cpu:0")
 
 
+@functools.cache
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+    """The process's one MultiWorkerMirroredStrategy (the stages of ``--stage classifier``
+    share it: TensorFlow sets up the collectives once per process)."""
     fix_keras_for_multi_worker()
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()

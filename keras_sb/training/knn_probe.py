@@ -15,7 +15,7 @@ from keras_sb.evaluation import classification_report
 from keras_sb.knn import knn_probabilities
 from keras_sb.models import SplitBrainClassifier
 from keras_sb.safe_io import write_text
-from keras_sb.training.config import check_numbers, opt
+from keras_sb.training.config import LABELS_PER_CLASS_HELP, SEED_HELP, check_numbers, opt
 from keras_sb.training.supervised import (
     FEATURE_DIMS_HELP,
     FEATURE_LAYER_HELP,
@@ -37,12 +37,11 @@ class KnnConfig(InitConfig):
     data: str = opt(SAMPLE_DATA, "image folder with labelled images")
     out: str = opt("", "knn: folder for report.json, confusion.png and config.json "
                    "(default runs/knn-INIT-LABELS)")
-    labels_per_class: int = opt(0, "finetune/linprobe/knn: train on exactly N labelled images "
-                                "per class, stratified and seeded (0: all)", minimum=0)
+    labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, minimum=0)
     val_fraction: float = opt(0.1, "held-out share of each class (left out, so that the "
                               "neighbours are the images the other stages train on)",
                               above=0, below=1)
-    seed: int = opt(0, "seed for data sampling, shuffling and initial weights", minimum=0)
+    seed: int = opt(0, SEED_HELP, minimum=0)
     feature_layer: str = opt("conv3", FEATURE_LAYER_HELP)
     feature_dims: int = opt(9216, FEATURE_DIMS_HELP, minimum=1)
     k: int = opt(20, "knn: neighbours that vote (cosine similarity, weighted exp(sim/0.07))",

@@ -31,6 +31,7 @@ from keras_sb.models.split_brain import LOGITS, SplitBrain
 from keras_sb.safe_io import save_model
 from keras_sb.training.config import (
     EPOCHS_HELP,
+    LABELS_PER_CLASS_HELP,
     LEARNING_RATE_HELP,
     PATIENCE_HELP,
     BackboneConfig,
@@ -94,8 +95,7 @@ class InitConfig(BackboneConfig):
 class SupervisedConfig(InitConfig, RunConfig):
     """Settings shared by fine-tuning and the linear probe."""
 
-    labels_per_class: int = opt(0, "finetune/linprobe/knn: train on exactly N labelled images "
-                                "per class, stratified and seeded (0: all)", resume=True,
+    labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, resume=True,
                                 minimum=0)
     val_fraction: float = opt(0.1, "held-out share of each class", resume=True, above=0,
                               below=1)
