@@ -18,6 +18,7 @@ from keras_sb.data import DataError
 from keras_sb.threads import share_cores_between_halves
 from keras_sb.training.callbacks import TrainingDiverged
 from keras_sb.training.classifier_pipeline import ClassifierPipelineConfig, classifier_pipeline
+from keras_sb.training.distribute import Cluster
 from keras_sb.training.evaluate import EvaluateConfig, evaluate
 from keras_sb.training.export_stage import ExportConfig, export
 from keras_sb.training.knn_probe import KnnConfig, knn_probe
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The stages that train on several workers (TF_CONFIG); the others run once, on one machine.
+DISTRIBUTED = ("pretrain", "finetune", "linprobe", "classifier")
 # How TensorFlow's collective ops fail when a worker dies (its coordination service notices).
 WORKER_LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                tf.errors.AbortedError, tf.errors.CancelledError)
@@ -91,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if unknown:
             raise ValueError(f"{', '.join(map(_flag, unknown))} does not apply to --stage {stage}")
+        if stage not in DISTRIBUTED and Cluster.from_environment().workers > 1:
+            raise ValueError(f"--stage {stage} runs on one machine, but TF_CONFIG lists several "
+                             "workers: run it once, without TF_CONFIG")
         config = config_cls(**args)
         run_stage(config)
     except (ValueError, DataError, RunFolderError) as error:

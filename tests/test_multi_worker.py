@@ -192,3 +192,11 @@ def test_local_cluster_prefixes_output_and_fails_when_a_worker_fails(tmp_path):
     for index in (0, 1):
         assert f"[worker {index}] error: data folder {tmp_path / 'missing'} does not exist" \
             in launched.stdout
+
+
+def test_one_machine_stages_refuse_a_cluster(monkeypatch, capsys):
+    from keras_sb.cli import main
+
+    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 0))
+    assert main(["--stage", "knn"]) == 2
+    assert "--stage knn runs on one machine" in capsys.readouterr().err
