@@ -1,7 +1,15 @@
 """Tests for keras_sb.data: folder layouts, decoding, bad files, STL-10 and the pipelines."""
 
+import io
+import json
 import logging
+import os
+import struct
+import subprocess
+import sys
+import zlib
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -231,6 +239,135 @@ def test_bad_files_are_skipped_with_warning(tmp_path, caplog):
     assert "corrupt.jpg" in text and "truncated.jpg" in text and "DS_Store" not in text
 
 
+BAD_IMAGES = ("huge.png", "random.jpg", "truncated.jpg")
+
+
+def _write_bad_images(folder):
+    """``BAD_IMAGES``: a PNG whose header declares 20000 x 20000 pixels (over the limit),
+    random bytes named .jpg and a truncated JPEG."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = b"IHDR" + struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    (folder / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + header
+                                      + struct.pack(">I", zlib.crc32(header)))
+    (folder / "random.jpg").write_bytes(np.random.default_rng(1).bytes(2000))
+    jpeg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), np.uint8)).save(
+        jpeg, "JPEG")
+    (folder / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+
+
+def _numbered_images(folder, count):
+    """``count`` 8x8 PNGs whose red level is their number, and the bad images: listed only."""
+    for index in range(count):
+        _save(folder / f"{index:03d}.png", colour=(index, 0, 0), size=(8, 8))
+    _write_bad_images(folder)
+    return open_images(folder, "unlabelled", validate=False)
+
+
+def _bad_count(source):
+    return sum(path.rsplit("/", 1)[-1] in BAD_IMAGES for path in source.items)
+
+
+def _numbers(dataset):
+    return sorted(int(image[0, 0, 0]) for image, _ in dataset)
+
+
+def test_training_skips_and_counts_bad_images(tmp_path):
+    source = _numbered_images(tmp_path, 70)  # more than a CHUNK
+    assert len(source) == 73 and source.skipped_images() == 0
+    dataset = source.dataset(image_size=8, training=True, seed=0)
+    for passes in (1, 2, 3):
+        assert _numbers(dataset) == list(range(70))
+        assert source.skipped_images() == 3 * passes
+    batches = source.dataset(image_size=8, training=True, seed=1).batch(32).repeat()
+    numbers = [int(n) for images, _ in batches.take(6) for n in images[:, 0, 0, 0]]
+    assert sorted(numbers) == sorted(list(range(70)) * 2)  # 32 + 32 + 6 a pass
+    assert source.skipped_images() == 15
+
+
+def test_a_pass_of_bad_images_only_counts_them_all(tmp_path):
+    _write_bad_images(tmp_path)
+    paths = np.array([str(tmp_path / name) for name in BAD_IMAGES])
+    source = FileImageSource(str(tmp_path), paths, np.full(len(paths), -1), [])
+    assert list(source.dataset(training=True, seed=0)) == []
+    assert source.skipped_images() == len(BAD_IMAGES)
+
+
+def test_only_training_pipelines_skip_bad_images(tmp_path):
+    source = _numbered_images(tmp_path, 4)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        list(source.dataset(image_size=8))
+    train, held_out = source.split(0.5, seed=0)
+    images = list(train.dataset(image_size=8, training=True, seed=0))
+    assert len(images) == len(train) - _bad_count(train)
+    assert train.skipped_images() == _bad_count(train)
+    assert source.skipped_images() == held_out.skipped_images() == 0
+
+
+def test_decodable_leaves_out_bad_images_naming_the_folder(tmp_path, caplog):
+    source = _numbered_images(tmp_path / "data", 5)
+    with caplog.at_level(logging.WARNING, logger="keras_sb"):
+        checked = source.decodable()
+    assert _numbers(checked.dataset(image_size=8)) == list(range(5))
+    assert (f"Skipped 3 image files that could not be decoded or are over the size limits "
+            f"(docs/data.md) in {tmp_path / 'data'}: {', '.join(BAD_IMAGES)}") in caplog.text
+    bad = [index for index, path in enumerate(source.items) if path.endswith(BAD_IMAGES)]
+    with pytest.raises(DataError, match="none of the 3 image files in .*data could be decoded"):
+        source.subset(bad).decodable()
+
+
+def test_skipped_images_are_counted_under_fit(tmp_path):
+    source = _numbered_images(tmp_path, 8)
+    dataset = source.dataset(image_size=8, training=True, seed=0).batch(4).map(
+        lambda images, labels: (as_float(images), tf.zeros([tf.shape(images)[0], 1])))
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(dataset, epochs=2, verbose=0)  # one pass an epoch
+    assert source.skipped_images() == 6
+    model.fit(dataset.repeat(), epochs=2, steps_per_epoch=2, verbose=0)  # a pass an epoch
+    assert source.skipped_images() in (12, 15)  # the next pass may have begun
+
+
+MIRRORED = """
+import json, sys
+import keras_sb
+import keras
+import tensorflow as tf
+from keras_sb.data import as_float, open_images
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+strategy = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
+source = open_images(sys.argv[1], "unlabelled", validate=False)
+dataset = source.dataset(image_size=8, training=True, seed=0).batch(4).map(
+    lambda images, labels: (as_float(images), tf.zeros([tf.shape(images)[0], 1])))
+with strategy.scope():
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+model.fit(dataset, epochs=2, verbose=0)
+counts = [source.skipped_images()]
+repeated = strategy.distribute_datasets_from_function(lambda _: dataset.repeat())
+model.fit(repeated, epochs=2, steps_per_epoch=2, verbose=0)
+counts.append(source.skipped_images())
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "counts": counts}))
+"""
+
+
+@pytest.mark.slow
+def test_skipped_images_are_counted_under_mirrored_strategy(tmp_path):
+    _numbered_images(tmp_path, 8)
+    result = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path)], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    # Each pass counts 3; distributed iterators read ahead, into more passes of 8 images.
+    first, both = report["counts"]
+    assert report["replicas"] == 2 and first in (6, 9)
+    assert (both - first) % 3 == 0 and both - first >= 6
+
+
 def test_warning_names_five_files_then_counts(tmp_path, caplog):
     _save(tmp_path / "a.png")
     for index in range(8):
@@ -305,6 +442,7 @@ def test_stl10_layout(tmp_path):
     unlabelled = open_images(tmp_path, "unlabelled")
     assert unlabelled.labels.tolist() == [-1] * 3 and unlabelled.class_names == []
     assert len(_images(unlabelled, training=True, seed=1)) == 3
+    assert unlabelled.decodable() is unlabelled and unlabelled.skipped_images() == 0
 
     chosen = train.subset([2, 0])
     assert chosen.labels.tolist() == [0, 1]

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,6 +112,30 @@ def test_short_pretraining_on_real_photos_lowers_the_loss(tiny_unlabelled, tmp_p
     assert main(argv) == 0
     assert len(read_log(run)) == 4
     assert (run / "best.keras").stat().st_mtime_ns == modified
+
+
+@pytest.mark.slow
+def test_unreadable_images_are_skipped_during_training_and_counted(tiny_unlabelled, tmp_path,
+                                                                   caplog):
+    """No image is decoded before training: bad ones among the training images are skipped
+    (and logged each epoch), those among the held-out ones are left out with a warning."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_unlabelled, data)
+    good = next((data / "unsupervised").glob("*.jpg")).read_bytes()
+    for i in range(6):
+        (data / "unsupervised" / f"bad{i}.jpg").write_bytes(good[:200] if i % 2 else b"junk")
+    train, _ = open_images(data, "unlabelled", validate=False).split(0.2, seed=0)
+    bad_in_training = sum("bad" in Path(item).name for item in train.items.astype(str))
+    assert bad_in_training  # seed 0 puts some there
+    caplog.set_level("INFO", logger="keras_sb")
+    run = tmp_path / "run"
+    assert main(["--data", str(data), "--out", str(run), "--epochs", "2", "--batch-size", "8",
+                 "--width", "0.25", "--val-fraction", "0.2", "--no-progress",
+                 "--no-previews"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 2
+    assert summary["skipped_images_last_session"] >= bad_in_training
+    assert "Epoch 1: skipped" in caplog.text
 
 
 def test_other_settings_in_the_same_run_folder_are_refused(tiny_unlabelled, tmp_path, capsys):

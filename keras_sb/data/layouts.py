@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_sb.data.errors import DataError, warn_skipped
-from keras_sb.data.files import EXTENSIONS_TEXT, Found, class_folders, decodable, find_files
+from keras_sb.data.files import EXTENSIONS_TEXT, Found, class_folders, find_files
 from keras_sb.data.sources import FileImageSource, ImageSource
 from keras_sb.data.stl10 import is_stl10, open_stl10
 
@@ -24,8 +24,10 @@ SPLITS = ("unlabelled", "train", "val")
 def open_images(data_dir: str | os.PathLike, split: str, validate: bool = True) -> ImageSource:
     """The images of ``split`` ("unlabelled", "train" or "val") under ``data_dir``.
 
-    With ``validate``, image files are decoded once now and those that fail are skipped with
-    a warning, so that a training run does not stop on them later.
+    With ``validate``, image files are decoded once now and those that fail are left out with
+    a warning (``ImageSource.decodable``), so that evaluation does not stop on them later.
+    Without, the files are only listed: start-up does not grow with the images' decoding, and
+    training pipelines skip and count the bad ones as they meet them.
     """
     if split not in SPLITS:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -110,12 +112,5 @@ def _file_source(
 ) -> FileImageSource:
     if not paths:
         raise DataError(f"no {EXTENSIONS_TEXT} images found in {folder} or its subfolders")
-    if validate:
-        good = decodable(paths)
-        bad = np.setdiff1d(np.arange(len(paths)), good)
-        warn_skipped("image files that could not be decoded or are over the size limits "
-                     "(docs/data.md)", [paths[i] for i in bad], folder)
-        if not len(good):
-            raise DataError(f"none of the {len(paths)} image files in {folder} could be decoded")
-        paths, labels = [paths[i] for i in good], labels[good]
-    return FileImageSource(str(folder), np.array(paths), labels, class_names)
+    source = FileImageSource(str(folder), np.array(paths), labels, class_names)
+    return source.decodable() if validate else source

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -58,9 +59,12 @@ class Pretraining(TrainingStage):
     """The pretext model of ``--objective`` on unlabelled images, with a held-out split."""
 
     def open_data(self) -> None:
+        """Lists the images (decoding none of them: start-up does not grow with the data),
+        then checks the held-out ones; training skips and counts those that fail."""
         config = self.config
-        source = open_images(config.data, "unlabelled")
-        self.train_source, self.val_source = source.split(config.val_fraction, config.seed)
+        source = open_images(config.data, "unlabelled", validate=False)
+        self.train_source, val_source = source.split(config.val_fraction, config.seed)
+        self.val_source = val_source.decodable()
         log.info("Pretraining on %d images, validating on %d (%s).", len(self.train_source),
                  len(self.val_source), source.description)
 
@@ -69,17 +73,19 @@ class Pretraining(TrainingStage):
 
     def datasets(self, model: SplitBrain, batch_size: int, shard: Cluster):
         config = self.config
-        return tuple(pretraining_dataset(shard.shard(source), model.task, config.image_size,
-                                         batch_size, training, config.seed)
-                     for source, training in ((self.train_source, True),
-                                              (self.val_source, False)))
+        self.train_shard = shard.shard(self.train_source)
+        return tuple(pretraining_dataset(source, model.task, config.image_size, batch_size,
+                                         training, config.seed)
+                     for source, training in ((self.train_shard, True),
+                                              (shard.shard(self.val_source), False)))
 
     def callbacks(self, model: SplitBrain) -> list:
+        skipped = SkippedImages(self.train_shard)
         if not self.config.previews:
-            return []
+            return [skipped]
         preview = self.val_source.dataset(self.config.image_size).take(PREVIEW_IMAGES)
         images = as_float(next(iter(preview.batch(PREVIEW_IMAGES)))[0]).numpy()
-        return [PreviewGrid(images, self.run.previews)]
+        return [skipped, PreviewGrid(images, self.run.previews)]
 
     def summarise(self, model: SplitBrain, global_batch: int, seconds: float) -> dict:
         """Per-epoch losses from the CSV log (all sessions of a resumed run) and the wall
@@ -99,9 +105,28 @@ class Pretraining(TrainingStage):
             "best_val_loss": val_losses[best],
             "best_epoch": best + 1,
             "wall_seconds_last_session": round(seconds, 1),
+            "skipped_images_last_session": self.train_shard.skipped_images(),
             "best_checkpoint": str(self.run.best),
             "last_checkpoint": str(self.run.last),
         }
+
+
+class SkippedImages(keras.callbacks.Callback):
+    """Logs, after each epoch, how many training images of ``source`` could not be read or
+    decoded (skipped; counted as the pipeline decodes them)."""
+
+    def __init__(self, source: ImageSource):
+        super().__init__()
+        self.source = source
+        self.reported = 0
+
+    def on_epoch_end(self, epoch: int, logs=None):
+        skipped = self.source.skipped_images()
+        if skipped > self.reported:
+            log.warning("Epoch %d: skipped %d training image(s) that could not be read or "
+                        "decoded, or are over the size limits (docs/data.md); %d skips in "
+                        "this session.", epoch + 1, skipped - self.reported, skipped)
+        self.reported = skipped
 
 
 def pretrain(config: PretrainConfig) -> dict:
