@@ -191,6 +191,31 @@ def test_an_early_stopped_run_is_extended_only_with_more_patience(
     assert message in caplog.text
 
 
+@pytest.mark.parametrize("weights", ["epoch_0001.npz", "epoch_0001.weights.h5"])
+def test_resume_state_restores_weights_and_optimizer(tmp_path, weights):
+    """The state's arrays, and the .weights.h5 of keras-sb 0.2's unfinished runs."""
+    from keras_sb.training.resume import ResumeState
+
+    def compiled(seed: int) -> SplitBrain:
+        keras.utils.set_random_seed(seed)
+        return SplitBrain("simple", width=0.25).compile_for_pretraining(1e-3)
+
+    trained = compiled(0)
+    state = ResumeState(tmp_path)
+    variables = state.variables(trained)
+    variables[-1].assign(variables[-1] + 1)  # an optimizer slot, as after training
+    if weights.endswith(".npz"):
+        keras_sb.safe_io.save_arrays([np.asarray(v) for v in variables], tmp_path / weights)
+    else:
+        keras_sb.safe_io.save_model(trained, tmp_path / weights)
+    (tmp_path / "state.json").write_text(json.dumps(
+        {"epochs": 1, "weights": weights, "complete": False}))
+    fresh = compiled(1)
+    assert state.restore(fresh)["epochs"] == 1
+    for ours, theirs in zip(state.variables(fresh), variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+
+
 def test_log_and_resume_state_are_one_step(tiny_unlabelled, tmp_path, monkeypatch):
     """A kill after an epoch's log row but before its state is committed reruns that epoch
     once: the crash is injected at the commit (the rename of backup/state.json)."""

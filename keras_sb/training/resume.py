@@ -59,8 +59,12 @@ class ResumeState(keras.callbacks.Callback):
     def restore(self, model: keras.Model) -> dict:
         """Load the committed weights and optimizer state into ``model``; return the state."""
         state = self.read()
-        if state["epochs"]:
-            assign(self.variables(model), self.values(state), self.folder / state["weights"])
+        path = self.folder / state.get("weights", "")
+        if state["epochs"] and path.name.endswith(".weights.h5"):  # keras-sb 0.2's format
+            self.variables(model)
+            model.load_weights(path)
+        elif state["epochs"]:
+            assign(self.variables(model), self.values(state), path)
         return state
 
     def reopen(self) -> None:
