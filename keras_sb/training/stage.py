@@ -172,8 +172,9 @@ class TrainingStage:
         Returns (the state, the monitored values)."""
         committed = state.read()
         history = self.run.logged(self.monitor) if committed["epochs"] else []
-        numbers = np.full(2 + self.config.epochs, np.nan)
+        numbers = np.full(2 + self.config.epochs, np.nan)  # the same shape on every worker
         numbers[:2] = committed["epochs"], committed["complete"]
+        history = history[:self.config.epochs]  # more epochs done than asked for: no training
         numbers[2:2 + len(history)] = history
         variables = state.variables(model)
         values = (state.values(committed) if committed["epochs"]
