@@ -4,6 +4,7 @@ The hostile files are made here in a few KB each: an all-black image compresses 
 in PNG and GIF, and a JPEG or BMP header can declare any size over a small image's data.
 """
 
+import importlib.util
 import io
 import json
 import logging
@@ -19,9 +20,18 @@ import tensorflow as tf
 from PIL import Image
 
 from keras_sb.data import open_images
-from keras_sb.data.decode import MAX_ASPECT_RATIO, MAX_PIXELS, center_crop, decode_image
+from keras_sb.data.decode import (
+    MAX_ASPECT_RATIO,
+    MAX_JPEG_SCANS,
+    MAX_PIXELS,
+    center_crop,
+    decode_image,
+)
+from keras_sb.data.files import decodable
+from keras_sb.demo import ImageError, read_image
 from keras_sb.export import preprocess
 
+SCAN_BOMB = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "scan_bomb.py")
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
 GROWTH_LIMIT_MB = 800  # over a process's peak once it has decoded a small image each way
 
@@ -143,6 +153,39 @@ def test_the_limits_themselves_pass():
     with pytest.raises(tf.errors.InvalidArgumentError, match="67,108,864 pixels"):
         decode_image(jpeg_declaring(8193, 8192))
     assert center_crop(decode_image(jpeg_declaring(960, 10)), 96).shape == (96, 96, 3)
+
+
+def scan_bomb(scans: int, side: int) -> bytes:
+    """benchmarks/scan_bomb.py's progressive JPEG of ``scans`` scans, declaring side x side."""
+    spec = importlib.util.spec_from_file_location("scan_bomb", SCAN_BOMB)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.scan_bomb(scans, side)
+
+
+def test_a_scan_bomb_is_refused_before_decoding(tmp_path):
+    """One scan over the limit, under an 8192 x 8192 header: refused in training, the demo and
+    serving without decoding (decoded, its 101 scans take over a second)."""
+    (tmp_path / "bomb.jpg").write_bytes(scan_bomb(MAX_JPEG_SCANS + 1, 8192))
+    (tmp_path / "good.jpg").write_bytes(scan_bomb(MAX_JPEG_SCANS, 64))
+    paths = [str(tmp_path / name) for name in ("bomb.jpg", "good.jpg")]
+    assert decodable(paths).tolist() == [1]  # training's check
+    message = f"JPEG has more than {MAX_JPEG_SCANS} scans \\(the limit\\)"
+    with pytest.raises(ImageError, match=f"^bomb.jpg is not a readable image: {message}$"):
+        read_image(paths[0], 96)  # the demo
+    serving = tf.function(lambda batch: preprocess(batch, 96))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serving(tf.stack([tf.io.read_file(path) for path in paths]))
+    assert decode_image(tf.io.read_file(paths[1])).shape == (64, 64, 3)  # at the limit
+
+
+def test_short_headers_are_refused_without_quoting_their_bytes():
+    # tf.strings.substr's error quotes the bytes; Python then fails on the message with
+    # UnicodeDecodeError, which neither the demo nor training's error handling catches.
+    header = encoded(Image.new("P", (4, 4)), "BMP")[:40]  # a palette BMP cut in its header
+    for contents in (b"\x89PNG\r\n\x1a\n\x00\x00", b"BM\xff\xfe", header):
+        with pytest.raises(tf.errors.InvalidArgumentError):
+            decode_image(contents)
 
 
 def test_a_gif_is_decoded_up_to_its_first_frame():

@@ -13,6 +13,14 @@ photo through; decoding and resizing an image that large adds 0.2 to 0.4 GB to t
 an image S x (S x ratio): at most 96 x 9,600 pixels (11 MB as float32) at S = 96, where a
 1 x 30,000 PNG of a few hundred bytes became 96 x 2,880,000 (11.8 GB in the demo). Being a
 ratio, it is checked with the header, whatever S the image is resized to later.
+
+``MAX_JPEG_SCANS``: scans of a JPEG. A progressive JPEG's decoder passes over the whole image
+once per scan, and the format leaves the number of scans open: a 1 MB file of 20,000 scans
+under an 8192 x 8192 header took 204 s to decode (a 2-core x86 VM). Encoders write about 10
+(libjpeg's default progressive script; a baseline JPEG has 1 to 3); 100 leaves room for custom
+scripts and bounds the decoding of the largest image allowed to about 1.3 s. The scan headers
+(bytes FF DA, which entropy-coded data never holds) are counted before decoding, together with
+those of an embedded thumbnail; the count stops at the first over the limit.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import tensorflow as tf
 
 MAX_PIXELS = 8192 * 8192
 MAX_ASPECT_RATIO = 100
+MAX_JPEG_SCANS = 100
 _GIF_STEPS = 4096  # most steps through a GIF's blocks to the end of its first image
 _GIF_SKIP = 1024  # full 255-byte GIF sub-blocks skipped in one step
 
@@ -34,7 +43,8 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
     colour indices of a palette BMP (1, 2, 4 or 8 bits per pixel) as grey levels, so those are
     looked up in their colour table here instead. Other formats (also WebP and JPEG XL, which
     ``tf.io`` would decode without a size check), images over ``MAX_PIXELS`` or
-    ``MAX_ASPECT_RATIO`` and malformed files raise ``tf.errors.InvalidArgumentError``.
+    ``MAX_ASPECT_RATIO``, JPEGs of over ``MAX_JPEG_SCANS`` scans and malformed files raise
+    ``tf.errors.InvalidArgumentError``.
     """
     gif_or_bmp = _decode_gif_or_bmp if tf.executing_eagerly() else _decode_gif_or_bmp_call
     image = tf.case(
@@ -55,7 +65,26 @@ def _starts(contents: tf.Tensor, magic: bytes) -> tf.Tensor:
 
 def _decode_jpeg(contents: tf.Tensor) -> tf.Tensor:
     shape = tf.image.extract_jpeg_shape(contents)  # parses the header only
-    return _decode_within_limits(contents, shape[0], shape[1])
+    return _decode_within_limits(contents, shape[0], shape[1], _decode_few_scans)
+
+
+def _jpeg_scans(contents: tf.Tensor) -> tf.Tensor:
+    """How many scan headers (bytes FF DA) a JPEG's bytes hold, counting at most
+    ``MAX_JPEG_SCANS`` + 1, as int64."""
+    # One op splitting at most that often: the tf.strings.split wrapper adds ragged-tensor ops
+    # that would cost every image in a tf.data pipeline more time than the split.
+    pieces = tf.raw_ops.StringSplitV2(input=tf.reshape(contents, [1]), sep=b"\xff\xda",
+                                      maxsplit=MAX_JPEG_SCANS + 1).shape[1]
+    return pieces - 1
+
+
+def _decode_few_scans(contents: tf.Tensor) -> tf.Tensor:
+    """JPEG bytes -> uint8 [H, W, 3], decoded only if they hold at most ``MAX_JPEG_SCANS``
+    scans."""
+    check = tf.raw_ops.Assert(condition=_jpeg_scans(contents) <= MAX_JPEG_SCANS, data=[
+        f"JPEG has more than {MAX_JPEG_SCANS} scans (the limit)"])
+    with tf.control_dependencies([check]):
+        return _decode_any(contents)
 
 
 def _decode_png(contents: tf.Tensor) -> tf.Tensor:
@@ -131,9 +160,21 @@ def _check_size(height: tf.Tensor, width: tf.Tensor) -> tf.Operation | None:
 
 def _read_int(contents: tf.Tensor, offset: int, dtype: tf.DType = tf.int32,
               little_endian: bool = True) -> tf.Tensor:
-    """The integer of type ``dtype`` at byte ``offset``, as int32."""
-    field = tf.strings.substr(contents, offset, dtype.size)
+    """The integer of type ``dtype`` at byte ``offset``, as int32 (read as 0 past the end)."""
+    start = tf.strings.substr(contents, 0, offset + dtype.size)  # in range, even for b""
+    field = tf.strings.substr(tf.strings.join([start, bytes(offset + dtype.size)]), offset,
+                              dtype.size)
     return tf.cast(tf.io.decode_raw(field, dtype, little_endian=little_endian)[0], tf.int32)
+
+
+def _substr(contents: tf.Tensor, offset: tf.Tensor | int,
+            length: tf.Tensor | int) -> tf.Tensor:
+    """Up to ``length`` bytes of ``contents`` from ``offset``; '' past the end or for negative
+    numbers. (There ``tf.strings.substr`` raises an error quoting all of ``contents``, which
+    Python then fails to decode as UTF-8, raising UnicodeDecodeError instead.)"""
+    size = tf.strings.length(contents)
+    offset = tf.clip_by_value(offset, 0, size)
+    return tf.strings.substr(contents, offset, tf.clip_by_value(length, 0, size - offset))
 
 
 def _gif_first_image(contents: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -200,7 +241,7 @@ def _decode_indexed_bmp(contents: tf.Tensor) -> tf.Tensor:
         tf.raw_ops.Assert(condition=8 % bits == 0, data=["unsupported BMP bit depth"]),
     ]
     with tf.control_dependencies(checks):
-        table = tf.strings.substr(contents, 14 + header_size, 4 * colours)
+        table = _substr(contents, 14 + header_size, 4 * colours)
     table = tf.reshape(tf.io.decode_raw(table, tf.uint8), [-1, 4])[:, 2::-1]  # BGRX -> RGB
     table = tf.concat([table, tf.zeros([tf.maximum(levels - tf.shape(table)[0], 0), 3],
                                        tf.uint8)], 0)
@@ -208,7 +249,7 @@ def _decode_indexed_bmp(contents: tf.Tensor) -> tf.Tensor:
     pixels = tf.bitwise.right_shift(tf.range(256)[:, None], shifts) & (levels - 1)
     by_byte = tf.gather(table, pixels)  # [256 byte values, 8 // bits pixels, 3]
     rows, row_bytes = tf.abs(height), (width * bits + 31) // 32 * 4
-    packed = tf.io.decode_raw(tf.strings.substr(contents, data_start, rows * row_bytes), tf.uint8)
+    packed = tf.io.decode_raw(_substr(contents, data_start, rows * row_bytes), tf.uint8)
     packed = tf.reshape(packed, [rows, row_bytes])
     packed = tf.cond(height > 0, lambda: tf.reverse(packed, [0]), lambda: packed)  # bottom-up
     image = tf.gather(by_byte, tf.cast(packed, tf.int16))  # [rows, row_bytes, 8 // bits, 3]
