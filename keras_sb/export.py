@@ -1,7 +1,9 @@
 """A classifier as a TensorFlow SavedModel for TF Serving: encoded image bytes in, predictions out.
 
 Every signature takes ``image_bytes``, a [N] batch of encoded JPEG, PNG, BMP or GIF strings of
-any size; decoding, resizing and cropping are the evaluation pipeline's, inside the graph.
+any size, 1 <= N <= ``MAX_BATCH``; decoding, resizing and cropping are the evaluation
+pipeline's, inside the graph. Empty, oversized and unreadable requests fail with
+``INVALID_ARGUMENT`` and a one-line message.
 """
 
 from __future__ import annotations
@@ -20,14 +22,22 @@ from keras_sb.models.classifier import SplitBrainClassifier
 log = logging.getLogger("keras_sb")
 
 IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
+MAX_BATCH = 64  # images per request (docs/serving.md): 64 photos took 38 MB beyond the model
 
 
 def preprocess(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
     """[N] encoded images -> float32 [N, size, size, 3] RGB in [0, 1] (centre crop).
 
     One image at a time, so a request's memory is one image's (``decode_image`` bounds that),
-    not ten's (``map_fn``'s default parallelism).
+    not ten's (``map_fn``'s default parallelism). N outside 1 to ``MAX_BATCH`` raises
+    ``tf.errors.InvalidArgumentError`` before anything is decoded.
     """
+    count = tf.size(image_bytes)
+    message = tf.strings.format(f"request of {{}} images: send 1 to {MAX_BATCH} per request",
+                                count)
+    in_bounds = tf.raw_ops.Assert(condition=(count >= 1) & (count <= MAX_BATCH), data=[message])
+    with tf.control_dependencies([in_bounds]):
+        image_bytes = tf.identity(image_bytes)
     images = tf.map_fn(lambda contents: center_crop(decode_image(contents), size), image_bytes,
                        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
                        parallel_iterations=1)

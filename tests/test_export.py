@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -15,8 +16,10 @@ from PIL import Image
 from keras_sb.cli import main
 from keras_sb.color import encode_channels
 from keras_sb.data.decode import as_float, center_crop, decode_image
+from keras_sb.export import MAX_BATCH
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
+from keras_sb.safe_io import temp_name
 
 HERE = Path(__file__).resolve().parent
 PHOTOS = sorted((HERE.parent / "keras_sb" / "sample_data" / "unsupervised").glob("*.jpg"))[:3]
@@ -147,16 +150,70 @@ def test_saved_model_cli_lists_image_bytes(exported):
     assert "outputs['probabilities']" in serving and "outputs['top_class']" in serving
 
 
-def test_a_linear_probe_exports_without_colorize(tmp_path, caplog):
+def probe(folder: Path) -> Path:
+    """A run folder holding a (random) linear probe as best.keras."""
     model = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES,
                                  feature_layer="conv2", feature_dims=1000,
                                  freeze_backbone=True)
-    (tmp_path / "run").mkdir()
-    model.save(tmp_path / "run" / "best.keras")
-    assert export(tmp_path / "run", tmp_path / "1") == 0  # a run folder: its best.keras
+    (folder / "run").mkdir()
+    model.save(folder / "run" / "best.keras")
+    return folder / "run"
+
+
+def test_a_linear_probe_exports_without_colorize(tmp_path, caplog):
+    assert export(probe(tmp_path), tmp_path / "1") == 0  # a run folder: its best.keras
     assert "No colorize signature" in caplog.text
     signatures = tf.saved_model.load(str(tmp_path / "1")).signatures
     assert sorted(signatures) == ["features", "serving_default"]
+
+
+@pytest.fixture(scope="module")
+def after_a_kill(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A linear probe exported to ``models/2``, and the names in ``models`` beforehand: a
+    killed export's temporary folder (``atomic_path``'s name, of a process that has ended), a
+    running export's, and a folder of the user's named like a temporary."""
+    folder = tmp_path_factory.mktemp("after_a_kill")
+    models = folder / "models"
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    killed = temp_name(models / "1").name.replace(f"-{os.getpid()}-", f"-{ended.pid}-", 1)
+    before = [killed, temp_name(models / "3").name, ".tmp-notes"]
+    for name in before:
+        (models / name / "variables").mkdir(parents=True)
+    assert export(probe(folder), models / "2") == 0
+    return models, before
+
+
+def test_an_export_removes_what_killed_exports_left(after_a_kill):
+    models, (_, running, users) = after_a_kill
+    assert sorted(path.name for path in models.iterdir()) == sorted(["2", running, users])
+
+
+@pytest.fixture(scope="module")
+def serving_default(after_a_kill) -> Callable:
+    """The exported linear probe's ``serving_default``, loaded with TensorFlow."""
+    return tf.saved_model.load(str(after_a_kill[0] / "2")).signatures["serving_default"]
+
+
+@pytest.mark.parametrize(
+    ("image_bytes", "message"),
+    [
+        ([], f"request of 0 images: send 1 to {MAX_BATCH} per request"),
+        ([b"\x89PNG"] * (MAX_BATCH + 1), f"request of {MAX_BATCH + 1} images"),
+        ([b"\x89PNG\r\n\x1a\n\x00\x00"], "Invalid PNG"),  # was a UnicodeDecodeError
+        ([b"BM\xff\xfe"], "Incomplete bmp content"),  # was a UnicodeDecodeError
+        ([b"\xff\xfe\xfd" * 10], "not a JPEG, PNG, GIF or BMP file"),
+    ],
+    ids=["empty", "too_many", "short_png", "short_bmp", "not_utf8"],
+)
+def test_bad_requests_are_invalid_arguments(serving_default, image_bytes, message):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serving_default(image_bytes=tf.constant(image_bytes, tf.string))
+
+
+def test_a_request_of_max_batch_images_is_served(serving_default, images):
+    image_bytes = tf.constant([images[i % 3].read_bytes() for i in range(MAX_BATCH)])
+    assert serving_default(image_bytes=image_bytes)["probabilities"].shape == (MAX_BATCH, 3)
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from keras_sb.checkpoints import load_checkpoint
 from keras_sb.export import export_saved_model
 from keras_sb.models.classifier import SplitBrainClassifier
-from keras_sb.safe_io import atomic_path
+from keras_sb.safe_io import TEMP_PREFIX, atomic_path
 from keras_sb.training.config import check_numbers, opt
 
 log = logging.getLogger("keras_sb")
@@ -39,11 +42,39 @@ class ExportConfig:
                              "(or empty) folder, e.g. the next version, MODEL_DIR/2")
 
 
+# What atomic_path writes a SavedModel to before renaming it: .tmp-PID-THREAD-VERSION.
+_TEMPORARY = re.compile(rf"{re.escape(TEMP_PREFIX)}(\d+)-\d+-.")
+
+
+def remove_killed_exports(folder: Path) -> None:
+    """Delete the temporary SavedModel folders in ``folder`` of exports whose process has
+    ended (killed before they renamed them), keeping those of exports still running."""
+    for leftover in folder.iterdir():
+        found = _TEMPORARY.match(leftover.name)
+        if found and leftover.is_dir() and not leftover.is_symlink() \
+                and not _running(int(found[1])):
+            log.info("Removing %s, left by an interrupted export", leftover)
+            shutil.rmtree(leftover)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (signal 0 only checks)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's
+    return True
+
+
 def export(config: ExportConfig) -> Path:
-    """Load ``config.model`` and write its SavedModel to ``config.out``."""
+    """Load ``config.model`` and write its SavedModel to ``config.out``; first remove what
+    killed exports left beside it."""
     model = load_checkpoint(config.model, SplitBrainClassifier)
     out = Path(config.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_killed_exports(out.parent)
     with atomic_path(out) as temp:  # TF Serving never sees a half-written version folder
         export_saved_model(model, temp, config.temperature)
     log.info("Exported %s (%d classes) to %s", config.model, model.num_classes, out)
