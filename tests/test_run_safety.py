@@ -2,6 +2,7 @@
 disk, divergence, and numeric flags out of range."""
 
 import csv
+import dataclasses
 import errno
 import json
 import logging
@@ -20,10 +21,16 @@ import numpy as np
 import pytest
 
 import keras_sb.safe_io
-from keras_sb.cli import main
+from keras_sb.cli import build_parser, main
 from keras_sb.models import SplitBrain, SplitBrainClassifier
 from keras_sb.training.callbacks import ResumableEarlyStopping
-from keras_sb.training.run_folder import RUN_CONFIG_KEYS, RunFolder
+from keras_sb.training.pretrain import PretrainConfig
+from keras_sb.training.run_folder import (
+    LOCK_NAME,
+    RUN_CONFIG_KEYS,
+    RunFolder,
+    RunFolderError,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--batch-size", "8", "--width", "0.25", "--val-fraction", "0.2", "--no-progress",
@@ -183,11 +190,13 @@ def test_an_early_stopped_run_is_extended_only_with_more_patience(
     folder.start({**settings, "epochs": 5, "patience": 0}, (), overwrite=False)
     folder.log.write_text("epoch,loss\n0,3\n1,2\n2,2.5\n")
     folder.backup.mkdir()
-    (folder.backup / "state.json").write_text('{"epochs": 3, "complete": true}')
+    np.savez(folder.backup / "epoch_0003.npz", np.zeros(2))
+    (folder.backup / "state.json").write_text(
+        '{"epochs": 3, "weights": "epoch_0003.npz", "complete": true}')
     folder.write_summary({})
     caplog.set_level(logging.INFO, logger="keras_sb")
     config = {**settings, "epochs": epochs, "patience": patience}
-    assert folder.already_finished(config, (), overwrite=False) is not extended
+    assert folder.already_finished(config, (), overwrite=False, types={}) is not extended
     assert message in caplog.text
 
 
@@ -316,6 +325,160 @@ def test_kills_at_random_moments_never_break_the_run(tiny_unlabelled, tmp_path):
     finish = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert finish.returncode == 0, finish.stderr
     assert_complete(run, epochs)
+
+
+# one process at a time, and damaged files
+
+
+def test_a_run_folder_is_locked_while_a_process_uses_it(tmp_path):
+    """The lock names its holder; a lock file left by a killed process (the OS lock died with
+    it) neither blocks the folder nor makes it "not a run"; --overwrite keeps the lock file;
+    a folder the lock created is removed again when nothing was written to it."""
+    run = RunFolder(tmp_path / "run")
+    with run.lock():
+        assert (run.path / LOCK_NAME).read_text().split()[0] == str(os.getpid())
+        with pytest.raises(RunFolderError, match=f"in use by .*PID {os.getpid()} on"), \
+                RunFolder(run.path).lock():
+            pass
+        run.start({}, (), overwrite=True)
+        assert sorted(p.name for p in run.path.iterdir()) == [LOCK_NAME, "config.json"]
+    assert sorted(p.name for p in run.path.iterdir()) == ["config.json"]
+    new = RunFolder(tmp_path / "new" / "run")
+    with new.lock():
+        assert (new.path / LOCK_NAME).exists()
+    assert not (tmp_path / "new").exists()
+    (run.path / "config.json").unlink()
+    (run.path / LOCK_NAME).write_text("999999999 gone\n")  # as a SIGKILL leaves it
+    run.check_usable()
+    with run.lock():
+        assert (run.path / LOCK_NAME).read_text().split()[0] == str(os.getpid())
+
+
+@pytest.mark.slow
+def test_two_identical_commands_at_once_one_runs_the_other_is_refused(tiny_unlabelled,
+                                                                      tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "train.py"), "--data", str(tiny_unlabelled),
+               "--out", str(run), "--epochs", "1", *FAST]
+    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [process.communicate(timeout=300)[1] for process in processes]
+    codes = [process.returncode for process in processes]
+    assert sorted(codes) == [0, 2], errors
+    winner, loser = (0, 1) if codes[0] == 0 else (1, 0)
+    assert f"is in use by another keras-sb process (PID {processes[winner].pid} on" \
+        in errors[loser]
+    assert_complete(run, 1)
+    assert pretrain(tiny_unlabelled, run, "--epochs", "1") == 0
+
+
+def finished_run(data: Path, run: Path) -> list[str]:
+    """A finished 2-epoch pretraining run as train.py leaves it (its resume state does not
+    fit a model); returns the arguments that rerun it."""
+    argv = ["--data", str(data), "--out", str(run), *FAST, "--epochs", "2"]
+    settings = vars(build_parser().parse_args(argv))
+    settings.pop("stage")
+    folder = RunFolder(run)
+    folder.start(dataclasses.asdict(PretrainConfig(**settings)), (), overwrite=False)
+    folder.log.write_text("epoch,loss,val_loss\n0,3.5,3.25\n1,3,3.125\n")
+    folder.backup.mkdir()
+    keras_sb.safe_io.save_arrays([np.zeros(3), np.ones((2, 2))],
+                                 folder.backup / "epoch_0002.npz")
+    (folder.backup / "state.json").write_text(
+        '{"epochs": 2, "weights": "epoch_0002.npz", "complete": true}\n')
+    folder.write_summary({"epochs": 2})
+    return argv
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+
+
+DAMAGE = {
+    "truncated npz": ("backup/epoch_0002.npz", truncate),
+    "missing npz": ("backup/state.json", lambda p: (p.parent / "epoch_0002.npz").unlink()),
+    "truncated state": ("backup/state.json", truncate),
+    "state without weights": ("backup/state.json",
+                              lambda p: p.write_text('{"epochs": 2, "complete": true}')),
+    "garbage log line": ("log.csv", lambda p: p.write_text(p.read_text() + "garbage\n")),
+    "log row missing": ("log.csv", lambda p: p.write_text("epoch,loss,val_loss\n0,3.5,3\n")),
+    "log rows out of order": ("log.csv", lambda p: p.write_text(
+        "epoch,loss,val_loss\n1,3.5,3\n0,3,3\n")),
+    "config type": ("config.json", lambda p: p.write_text(
+        p.read_text().replace('"epochs": 2', '"epochs": "2"'))),
+    "config not json": ("config.json", truncate),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+@pytest.mark.parametrize("epochs", ["2", "3"])  # rerun, extension
+def test_damaged_run_files_are_named_and_nothing_is_changed(tiny_unlabelled, tmp_path, capsys,
+                                                            damage, epochs):
+    run = tmp_path / "run"
+    argv = finished_run(tiny_unlabelled, run)
+    name, spoil = DAMAGE[damage]
+    spoil(run / name)
+    before = contents(run)
+    assert main([*argv, "--epochs", epochs]) == 2
+    err = capsys.readouterr().err
+    assert str(run / name) in err or (damage == "config not json" and "config.json" in err)
+    assert "Restore" in err and len(err.strip().splitlines()) == 1, err
+    assert contents(run) == before
+    if f"or delete {run / 'backup'} to keep the finished run" in err:
+        shutil.rmtree(run / "backup")
+        assert main([*argv, "--epochs", epochs]) == 0
+
+
+def test_a_failed_extension_leaves_the_finished_run_as_it_was(tiny_unlabelled, tmp_path,
+                                                              capsys, caplog):
+    """Its state is sound but of another model: found only once the model is built."""
+    run = tmp_path / "run"
+    argv = finished_run(tiny_unlabelled, run)
+    before = contents(run)
+    assert main([*argv, "--epochs", "3"]) == 2
+    assert "does not fit this model" in capsys.readouterr().err
+    assert contents(run) == before
+    caplog.set_level(logging.INFO, logger="keras_sb")
+    assert main(argv) == 0
+    assert "already holds this finished run of 2 epochs" in caplog.text
+
+
+@pytest.mark.parametrize(("log", "state", "finished", "problem"), [
+    ("0,3\n1,2\n", (2, False), False, None),
+    ("0,3\n1,2\n2,1\n", (2, False), False, None),  # epoch 3 logged, killed before its commit
+    ("0,3\n", (0, False), False, None),
+    ("0,3\n1,2\n2,1\n", None, True, None),  # keras-sb 0.2 removed the state of finished runs
+    ("0,3\n1,2\n2,1\n", (2, True), True, "line 4 .* comes after the 2 epochs"),
+    ("0,3\n1,2\n2,1\n3,1\n", (2, False), False, "line 5 .* comes after the 2 epochs"),
+    ("0,3\n1,2\n", (0, False), False, "line 3 .* comes after the 0 epochs"),
+    ("0,3\n1\n", (2, False), False, "line 3 is not the row of epoch 1"),
+    ("0,3\n1,x\n", (2, False), False, "line 3 is not the row of epoch 1"),
+    ("0,3\n\n1,2\n", (2, False), False, "line 3 is not the row of epoch 1"),
+    ("0,3\n", (2, False), False, "it has rows for 1 epochs, but"),
+])
+def test_log_rows_are_checked_against_the_committed_epochs(tmp_path, log, state, finished,
+                                                          problem):
+    folder = RunFolder(tmp_path)
+    folder.start({key: 0 for key in RUN_CONFIG_KEYS} | {"objective": "split_brain"}, (),
+                 overwrite=False)
+    folder.log.write_text("epoch,loss\n" + log)
+    if state:
+        folder.backup.mkdir()
+        np.savez(folder.backup / "epoch_0002.npz", np.zeros(2))
+        (folder.backup / "state.json").write_text(json.dumps(
+            {"epochs": state[0], "weights": "epoch_0002.npz", "complete": state[1]}))
+    if finished:
+        folder.write_summary({})
+    if problem is None:
+        folder.check_files(types={})
+    else:
+        with pytest.raises(RunFolderError, match=f"{folder.log} is damaged: {problem}"):
+            folder.check_files(types={})
 
 
 # divergence and numeric flags

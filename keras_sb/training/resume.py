@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from keras_sb.safe_io import remove_temporaries, save_arrays, write_text
+from keras_sb.training.run_folder import read_state
 
 log = logging.getLogger("keras_sb")
 
@@ -38,10 +39,9 @@ class ResumeState(keras.callbacks.Callback):
         self.state_file = self.folder / "state.json"
 
     def read(self) -> dict:
-        """The committed state ({"epochs": 0} when there is none)."""
-        if self.state_file.exists():
-            return json.loads(self.state_file.read_text())
-        return {"epochs": 0, "complete": False}
+        """The committed state ({"epochs": 0} when there is none); RunFolderError naming
+        ``state.json`` when it is damaged."""
+        return read_state(self.state_file)
 
     @staticmethod
     def variables(model: keras.Model) -> list:
@@ -53,7 +53,7 @@ class ResumeState(keras.callbacks.Callback):
 
     def values(self, state: dict) -> list[np.ndarray]:
         """The committed values of :meth:`variables` (``state["epochs"]`` > 0)."""
-        with np.load(self.folder / state["weights"]) as arrays:
+        with np.load(self.folder / state["weights"], allow_pickle=False) as arrays:
             return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
 
     def restore(self, model: keras.Model) -> dict:

@@ -31,7 +31,7 @@ from keras_sb.training.distribute import (
     select_strategy,
 )
 from keras_sb.training.resume import ResumeState, assign
-from keras_sb.training.run_folder import RunFolder
+from keras_sb.training.run_folder import RunFolder, setting_types
 
 log = logging.getLogger("keras_sb")
 
@@ -96,23 +96,26 @@ class TrainingStage:
         strategy = select_strategy(config.strategy, cluster)
         with worker_folder(cluster, config.out) as folder:
             self.run = RunFolder(folder)
-            return self.train(strategy, cluster if is_multi_worker(strategy) else None)
+            with self.run.lock():  # one process at a time: a second one is refused
+                return self.train(strategy, cluster if is_multi_worker(strategy) else None)
 
     def train(self, strategy: tf.distribute.Strategy, cluster: Cluster | None) -> dict:
         """Everything after the strategy, on every worker (``cluster``: None on one)."""
         config, run = self.config, self.run
         self.cluster = cluster
         settings, keys = self.settings(), resume_keys(config)
-        finished = run.already_finished(settings, keys, config.overwrite)
+        finished = run.already_finished(settings, keys, config.overwrite,
+                                        setting_types(config))
         if cluster:  # the chief's folder decides
             finished = bool(from_chief(strategy, [np.array(finished)])[0])
         if finished:
             return {}
-        if run.finished and not config.overwrite:  # extended with more epochs
-            ResumeState(run.backup).reopen()
+        # A finished run given more epochs is changed only once its state has loaded (fit).
+        self.extending = run.finished and not config.overwrite
         self.open_data()
         self.check_inputs()
-        run.start(settings, keys, config.overwrite)
+        if not self.extending:
+            run.start(settings, keys, config.overwrite)
         global_batch = config.batch_size * strategy.num_replicas_in_sync
         keras.utils.set_random_seed(config.seed)
         with strategy.scope():
@@ -151,6 +154,10 @@ class TrainingStage:
         else:
             committed = state.restore(trained)
             history = run.logged(self.monitor) if committed["epochs"] else []
+        if self.extending:  # marked unfinished (state first), then config.json and summary
+            state.reopen()
+            run.start(self.settings(), resume_keys(config), overwrite=False)
+            committed["complete"] = False
         done = committed["epochs"]
         if done:
             log.info("%s: resuming after epoch %d of %d.", run.path, done, config.epochs)
@@ -173,7 +180,7 @@ class TrainingStage:
         committed = state.read()
         history = self.run.logged(self.monitor) if committed["epochs"] else []
         numbers = np.full(2 + self.config.epochs, np.nan)  # the same shape on every worker
-        numbers[:2] = committed["epochs"], committed["complete"]
+        numbers[:2] = committed["epochs"], committed["complete"] and not self.extending
         history = history[:self.config.epochs]  # more epochs done than asked for: no training
         numbers[2:2 + len(history)] = history
         variables = state.variables(model)
