@@ -18,7 +18,7 @@ ratio, it is checked with the header, whatever S the image is resized to later.
 once per scan, and the format leaves the number of scans open: a 1 MB file of 20,000 scans
 under an 8192 x 8192 header took 204 s to decode (a 2-core x86 VM). Encoders write about 10
 (libjpeg's default progressive script; a baseline JPEG has 1 to 3); 100 leaves room for custom
-scripts and bounds the decoding of the largest image allowed to about 1.3 s. The scan headers
+scripts and bounds the decoding of the largest image allowed to 1 to 1.3 s. The scan headers
 (bytes FF DA, which entropy-coded data never holds) are counted before decoding, together with
 those of an embedded thumbnail; the count stops at the first over the limit.
 """
