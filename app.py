@@ -1,8 +1,9 @@
 """Web demo of a split-brain classifier or pretraining model.
 
-``python app.py [--model PATH] [--pretext PATH] [--host H] [--port P] [--max-upload-mb N]``
-(installed: ``keras-sb-demo``); the command line lives in ``keras_sb/app_cli.py``, the page,
-its handlers and the server settings in ``keras_sb/demo.py`` (see docs/demo.md).
+``python app.py [--model PATH] [--pretext PATH] [--host H] [--port P] [--max-upload-mb N]
+[--cache-quota-mb N] [--uploads-per-minute N]`` (installed: ``keras-sb-demo``); the command
+line lives in ``keras_sb/app_cli.py``, the page, its handlers and the server settings in
+``keras_sb/demo.py`` (see docs/demo.md).
 """
 
 import sys

@@ -1,7 +1,7 @@
 """The web demo's command line: ``keras-sb-demo`` (installed), ``python app.py`` (a checkout)
 or ``python -m keras_sb.app_cli``, with ``[--model PATH] [--pretext PATH] [--host H] [--port P]
-[--max-upload-mb N]``; the page, its handlers and the server settings live in
-``keras_sb/demo.py`` (see docs/demo.md).
+[--max-upload-mb N] [--cache-quota-mb N] [--uploads-per-minute N]``; the page, its handlers
+and the server settings live in ``keras_sb/demo.py`` (see docs/demo.md).
 """
 
 from __future__ import annotations
@@ -13,26 +13,41 @@ from collections.abc import Sequence
 
 from keras_sb.checkpoints import CheckpointError
 from keras_sb.demo import (
+    DEFAULT_CACHE_QUOTA_MB,
     DEFAULT_HOST,
     DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_UPLOADS_PER_MINUTE,
     build_demo,
     check_pretext,
     choose_pretext,
+    interrupt_on_sigterm,
     load_model,
     load_pretext,
+    private_cache,
     serve,
 )
 from keras_sb.models import DEFAULT_MODEL, SplitBrainClassifier
 
 
 def megabytes(text: str) -> float:
-    """``text`` as a finite positive number (argparse type of ``--max-upload-mb``)."""
+    """``text`` as a finite positive number (argparse type of the ``-mb`` options)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite positive number, not {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """``text`` as a positive whole number (argparse type of ``--uploads-per-minute``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return value
 
 
@@ -56,11 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-upload-mb", type=megabytes, default=DEFAULT_MAX_UPLOAD_MB,
                         metavar="N", help="largest upload in MB (MiB); larger ones are "
                         "refused (default: %(default)g)")
+    parser.add_argument("--cache-quota-mb", type=megabytes, default=DEFAULT_CACHE_QUOTA_MB,
+                        metavar="N", help="most MB (MiB) the uploads and result images kept "
+                        "for an hour may take; uploads beyond it are refused until old files "
+                        "are deleted (default: %(default)g)")
+    parser.add_argument("--uploads-per-minute", type=positive_int,
+                        default=DEFAULT_UPLOADS_PER_MINUTE, metavar="N",
+                        help="most uploads one client (IP address) may send a minute "
+                        "(default: %(default)s)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Load the model and serve the page until interrupted; returns the exit code."""
+    """Load the model and serve the page until interrupted (SIGINT or SIGTERM); returns the
+    exit code."""
     args = build_parser().parse_args(argv)
     pretext, pretext_path = None, choose_pretext(args.model, args.pretext)
     try:
@@ -75,8 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    serve(build_demo(model, args.model, pretext=pretext, pretext_name=pretext_path or ""),
-          args.host, args.port, args.max_upload_mb)
+    with interrupt_on_sigterm(), private_cache():  # removed when the server stops
+        serve(build_demo(model, args.model, pretext=pretext, pretext_name=pretext_path or ""),
+              args.host, args.port, args.max_upload_mb, args.cache_quota_mb,
+              args.uploads_per_minute)
     return 0
 
 

@@ -6,19 +6,30 @@ heads; a pretraining model given as ``pretext`` then draws the colorizations.
 
 The handlers (:func:`load_model`, :func:`load_pretext`, :func:`read_image`, :func:`analyse`)
 are plain functions of a file path or PIL image; :func:`build_demo` wraps them in a Gradio page
-and :func:`serve` serves it with an upload limit and security headers (see docs/demo.md).
+and :func:`serve` serves it with upload limits and security headers; :func:`private_cache` and
+:func:`interrupt_on_sigterm` make sure its cache goes when the server stops (see docs/demo.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import ipaddress
 import math
 import os
 import re
+import shutil
+import signal
+import stat
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import anyio
 import gradio as gr
 import keras
 import numpy as np
@@ -26,6 +37,7 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keras_sb.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
@@ -52,9 +64,17 @@ MODE_NAMES = {"1": "black-and-white", "L": "greyscale", "LA": "greyscale + alpha
               "PA": "palette + alpha", "RGBA": "RGBA (alpha dropped)", "CMYK": "CMYK",
               "YCbCr": "YCbCr"}
 EMPTY_STATUS = "Upload an image or pick one of the examples."
+# The one answer to a /classify call naming anything but an upload or an example.
+NOT_AN_UPLOAD = ("⚠️ **Could not use this file:** only images uploaded to this page, or its "
+                 "examples, are read. Upload the image again.")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_UPLOAD_MB = 20.0
+DEFAULT_CACHE_QUOTA_MB = 512.0
+DEFAULT_UPLOADS_PER_MINUTE = 10
 MB = 1024 * 1024  # Gradio's "mb"
+UPLOAD_ROUTE = "/gradio_api/upload"
+MULTIPART_OVERHEAD = 64 * 1024  # room for the form's headers around one file of the upload limit
+CACHE_PREFIX = "keras-sb-demo-"
 # Every hour, delete uploads and result images older than an hour (examples are kept).
 CACHE_CLEANUP = (3600, 3600)
 SECURITY_HEADERS = {
@@ -65,7 +85,15 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
 }
 
-ImageSource = str | os.PathLike | Image.Image
+
+class Upload(NamedTuple):
+    """The bytes of an uploaded file and its name (for messages)."""
+
+    contents: bytes
+    name: str
+
+
+ImageSource = str | os.PathLike | Image.Image | Upload
 DemoModel = SplitBrainClassifier | SplitBrain
 NEXT_STEP = ("`python train.py --stage linprobe --init RUN` (a linear probe) or "
              "`python train.py --stage finetune --init RUN` (fine-tuning), RUN being this "
@@ -143,6 +171,8 @@ def _colorizer(model: DemoModel, pretext: SplitBrain | None) -> DemoModel | None
 
 def _encoded(source: ImageSource) -> tuple[bytes, str]:
     """The encoded bytes of ``source`` and a name for it (a PIL image is written as PNG)."""
+    if isinstance(source, Upload):
+        return source
     if isinstance(source, Image.Image):
         buffer = io.BytesIO()
         source.convert("RGB").save(buffer, "PNG")
@@ -246,6 +276,24 @@ def analyse(model: DemoModel, source: ImageSource | None,
     return DemoOutput(label, panels(colorizer, rgb, temperature), status)
 
 
+def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else an
+    ``OSError``; opened without following a symlink or waiting (a FIFO, a device)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+    with open(os.open(path, flags), "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError(f"{path} is not a regular file of at most {limit} bytes")
+        contents = file.read(limit + 1)
+    if len(contents) > limit:  # grew since fstat
+        raise OSError(f"{path} is larger than {limit} bytes")
+    return contents
+
+
+def _inside(path: str, folder: str | os.PathLike) -> bool:
+    return os.path.commonpath([path, os.path.realpath(folder)]) == os.path.realpath(folder)
+
+
 def cache_png(tile: np.ndarray, cache_dir: str | os.PathLike) -> str:
     """``tile`` saved as ``cache_dir/<sha256>/image.png``, written under a temporary name and
     renamed into place.
@@ -256,7 +304,7 @@ def cache_png(tile: np.ndarray, cache_dir: str | os.PathLike) -> str:
     buffer = io.BytesIO()
     Image.fromarray(tile).save(buffer, "PNG")
     path = Path(cache_dir) / hashlib.sha256(buffer.getvalue()).hexdigest() / "image.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)  # not the cache itself: it is gone once the server stops
     with atomic_path(path) as temp:
         temp.write_bytes(buffer.getvalue())
     return str(path)
@@ -323,11 +371,35 @@ def build_demo(model: DemoModel, model_name: str | os.PathLike = "",
         pretext_name = Path(pretext_name).name or pretext.name
         check_pretext(model, pretext, model_name, pretext_name)
 
-    def run(image: dict | None, temperature: float) -> tuple[dict, list[tuple[str, str]], str]:
+    def upload(value: Any) -> Upload | None:
+        """The file ``value`` names if this server received it as an upload or it is an
+        example (at most the upload limit), else None.
+
+        preprocess=False passes the request's file data unchecked: without its ``meta``,
+        Gradio checks nothing, so any path could arrive here.
+        """
+        path = value.get("path") if isinstance(value, dict) else None
+        limit = getattr(demo, "max_file_size", None) or math.ceil(DEFAULT_MAX_UPLOAD_MB * MB)
+        try:
+            path = os.path.abspath(path)
+            real = os.path.realpath(path)
+            if path in demo.upload_file_set or path in image.keep_in_cache:
+                allowed = _inside(real, demo.GRADIO_CACHE)
+            else:
+                allowed = os.path.dirname(real) == str(EXAMPLES_DIR)
+            if not allowed:
+                return None
+            return Upload(read_regular_file(path, limit), os.path.basename(path))
+        except (OSError, TypeError, ValueError):  # not a path, a NUL in it, unreadable
+            return None
+
+    def run(value: Any, temperature: float) -> tuple[dict, list[tuple[str, str]], str]:
         # preprocess=False: the upload arrives as Gradio's file data, unopened, so that a
         # damaged file reaches analyse() and is reported in the page.
-        label, gallery, status = analyse(model, (image or {}).get("path"), temperature,
-                                         pretext)
+        source = None if value is None else upload(value)
+        if value is not None and source is None:
+            return {}, [], NOT_AN_UPLOAD
+        label, gallery, status = analyse(model, source, temperature, pretext)
         return label, [(cache_png(tile, demo.GRADIO_CACHE), caption)
                        for tile, caption in gallery], status
 
@@ -374,14 +446,144 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
 
 
+def cache_usage(demo: gr.Blocks) -> int:
+    """Bytes in the files Gradio keeps for ``demo``: uploads, examples and results."""
+    total = 0
+    for path in set().union(*demo.temp_file_sets):
+        with contextlib.suppress(OSError):  # deleted meanwhile
+            total += os.stat(path).st_size
+    return total
+
+
+class UploadLimits:
+    """ASGI middleware that refuses an upload (``POST .../gradio_api/upload``) when its client
+    has sent ``per_minute`` of them in the last minute (429), when it does not state its size
+    (411) or states more than ``max_bytes`` (413), or when ``usage()`` plus the uploads in
+    progress and this one would exceed ``quota`` bytes (507).
+
+    A client is an IP address (an IPv6 /64 network): behind a reverse proxy, all clients
+    share the proxy's address.
+    """
+
+    def __init__(self, app: ASGIApp, *, quota: int, per_minute: int, max_bytes: int,
+                 usage: Callable[[], int]) -> None:
+        self.app, self.quota, self.per_minute = app, quota, per_minute
+        self.max_bytes, self.usage = max_bytes, usage
+        self.recent: dict[str, deque[float]] = {}  # client -> its upload times, last minute
+        self.in_progress = 0  # declared bytes of the uploads being received
+
+    @staticmethod
+    def client(scope: Scope) -> str:
+        host = (scope.get("client") or ("",))[0]
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return host
+        return str(ipaddress.ip_network(f"{address}/64", strict=False)
+                   if address.version == 6 else address)
+
+    def admit(self, client: str) -> float:
+        """0 and the upload counted if ``client`` may upload now, else seconds to wait."""
+        now = time.monotonic()
+        if len(self.recent) > 10_000:  # forget clients quiet for a minute
+            self.recent = {key: times for key, times in self.recent.items()
+                           if times and times[-1] > now - 60}
+        times = self.recent.setdefault(client, deque())
+        while times and times[0] <= now - 60:
+            times.popleft()
+        if len(times) >= self.per_minute:
+            return times[0] + 60 - now
+        times.append(now)
+        return 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "POST"
+                or not scope["path"].endswith(UPLOAD_ROUTE)):
+            await self.app(scope, receive, send)
+            return
+        size, refusal = await self.check(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        self.in_progress += size  # no await since the quota check
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= size
+
+    async def check(self, scope: Scope) -> tuple[int, PlainTextResponse | None]:
+        """The upload's declared size and the answer refusing it (None if admitted)."""
+        wait = self.admit(self.client(scope))
+        if wait:
+            return 0, PlainTextResponse(
+                f"Too many uploads: at most {self.per_minute} a minute from one client; try "
+                f"again in {math.ceil(wait)} s.", 429, {"Retry-After": str(math.ceil(wait))})
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if not length.isdigit():
+            return 0, PlainTextResponse("Uploads must state their size (Content-Length).", 411)
+        size = int(length)
+        if size > self.max_bytes:
+            return 0, PlainTextResponse(f"Upload too large: at most {self.max_bytes} bytes in "
+                                        "one request.", 413)
+        used = await anyio.to_thread.run_sync(self.usage)
+        if used + self.in_progress + size > self.quota:
+            return 0, PlainTextResponse(
+                f"The upload cache is full ({self.quota / MB:g} MB); try again later.", 507,
+                {"Retry-After": "600"})
+        return size, None
+
+
 def serve(demo: gr.Blocks, host: str = DEFAULT_HOST, port: int | None = None,
-          max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, **launch_kwargs: Any) -> None:
-    """``demo.launch`` on ``host``:``port`` with uploads up to ``max_upload_mb`` (MiB) and
-    ``SECURITY_HEADERS`` on every response.
+          max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+          cache_quota_mb: float = DEFAULT_CACHE_QUOTA_MB,
+          uploads_per_minute: int = DEFAULT_UPLOADS_PER_MINUTE, **launch_kwargs: Any) -> None:
+    """``demo.launch`` on ``host``:``port`` with uploads up to ``max_upload_mb`` (MiB), at
+    most ``uploads_per_minute`` from one client, Gradio's cache files for ``demo`` within
+    ``cache_quota_mb`` (MiB) (see :class:`UploadLimits`), and ``SECURITY_HEADERS`` on every
+    response.
 
     Server-side rendering stays off: with it, Gradio puts a Node proxy, which this
     middleware does not reach, in front of the Python server.
     """
-    demo.launch(server_name=host, server_port=port, max_file_size=math.ceil(max_upload_mb * MB),
-                app_kwargs={"middleware": [Middleware(SecurityHeaders)]}, ssr_mode=False,
-                **launch_kwargs)
+    max_file_size = math.ceil(max_upload_mb * MB)
+    limits = Middleware(UploadLimits, quota=math.ceil(cache_quota_mb * MB),
+                        per_minute=uploads_per_minute,
+                        max_bytes=max_file_size + MULTIPART_OVERHEAD,
+                        usage=lambda: cache_usage(demo))
+    demo.launch(server_name=host, server_port=port, max_file_size=max_file_size,
+                app_kwargs={"middleware": [Middleware(SecurityHeaders), limits]},
+                ssr_mode=False, **launch_kwargs)
+
+
+@contextlib.contextmanager
+def private_cache() -> Iterator[Path]:
+    """A new folder (mode 0700) for Gradio's cache inside ``GRADIO_TEMP_DIR`` (default: the
+    system's temporary folder), made ``GRADIO_TEMP_DIR`` while inside and deleted, with all
+    it holds, on the way out.
+
+    Enter it before :func:`build_demo`, which copies the examples into the cache.
+    """
+    parent = os.environ.get("GRADIO_TEMP_DIR")
+    if parent:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=CACHE_PREFIX, dir=parent))
+    os.environ["GRADIO_TEMP_DIR"] = str(path)
+    try:
+        yield path
+    finally:
+        if parent:
+            os.environ["GRADIO_TEMP_DIR"] = parent
+        else:
+            del os.environ["GRADIO_TEMP_DIR"]
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM raises ``KeyboardInterrupt``, as SIGINT does, while inside: the server then
+    stops the same way (``launch`` returns) and the enclosing ``with`` blocks clean up."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

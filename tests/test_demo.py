@@ -18,12 +18,15 @@ import app
 from keras_sb import demo as demo_module
 from keras_sb.checkpoints import CheckpointError
 from keras_sb.demo import (
+    CACHE_PREFIX,
     EMPTY_STATUS,
     EXAMPLES_DIR,
     GALLERY_PANELS,
     MB,
+    MULTIPART_OVERHEAD,
     PANEL_SIDE,
     SecurityHeaders,
+    UploadLimits,
     analyse,
     build_demo,
     cache_png,
@@ -251,9 +254,10 @@ def test_cli_refuses_missing_and_non_demo_models(tmp_path, capsys, probe_path):
 
 
 @pytest.fixture
-def launched(monkeypatch) -> dict:
+def launched(monkeypatch, tmp_path) -> dict:
     """The keywords app.main passes to ``Blocks.launch`` (which then returns at once), and
-    the page under "demo"."""
+    the page under "demo"; GRADIO_TEMP_DIR is ``tmp_path``."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     kwargs = {}
     monkeypatch.setattr(gr.Blocks, "launch",
                         lambda self, **given: kwargs.update(given, demo=self))
@@ -290,6 +294,9 @@ def test_cli_draws_probe_colorizations_with_pretext(probe_path, pretext_path, la
     assert "**Colorizations** by the pretraining model `pretext.keras`" in intro
     assert str(pretext_path.parent) not in intro and str(probe_path.parent) not in intro
     assert props["label"]["visible"] is True
+    cache = Path(launched["demo"].GRADIO_CACHE)
+    assert not cache.exists()  # app.main removed it when the server stopped
+    cache.mkdir()
     fn = next(fn for fn in launched["demo"].fns.values() if fn.api_name == "classify")
     label, gallery, status = fn.fn({"path": str(PHOTO)}, 0.38)
     assert set(label) == set(CLASSES) and len(gallery) == len(GALLERY_PANELS)
@@ -319,34 +326,52 @@ def test_cli_notes_an_unused_pretext(model_path, pretext_path, launched, capsys)
     assert "Colorizations** by" not in page(launched["demo"])["markdown"]["value"]
 
 
-def test_cli_serves_on_host_and_port(model_path, launched):
+def test_cli_serves_on_host_and_port(model_path, launched, tmp_path):
     assert app.main(["--model", str(model_path), "--host", "0.0.0.0", "--port", "7999",
-                     "--max-upload-mb", "1.5"]) == 0
+                     "--max-upload-mb", "1.5", "--cache-quota-mb", "100",
+                     "--uploads-per-minute", "3"]) == 0
     middleware = launched.pop("app_kwargs")["middleware"]
-    assert [m.cls for m in middleware] == [SecurityHeaders]
-    launched.pop("demo")
+    assert [m.cls for m in middleware] == [SecurityHeaders, UploadLimits]
+    limits = middleware[1].kwargs
+    assert (limits["quota"], limits["per_minute"]) == (100 * MB, 3)
+    assert limits["max_bytes"] == 3 * MB // 2 + MULTIPART_OVERHEAD
+    cache = Path(launched.pop("demo").GRADIO_CACHE)
+    assert cache.parent == tmp_path and cache.name.startswith(CACHE_PREFIX)
+    assert list(tmp_path.iterdir()) == []  # removed when launch returned
     assert launched == {"server_name": "0.0.0.0", "server_port": 7999,
                         "max_file_size": 3 * MB // 2, "ssr_mode": False}
 
 
-def test_cli_defaults_to_loopback_and_20_mb(model_path, launched):
+def test_cli_defaults_to_loopback_20_mb_512_mb_cache_and_10_uploads(model_path, launched):
     assert app.main(["--model", str(model_path)]) == 0
     assert (launched["server_name"], launched["max_file_size"]) == ("127.0.0.1", 20 * MB)
+    limits = launched["app_kwargs"]["middleware"][1].kwargs
+    assert (limits["quota"], limits["per_minute"]) == (512 * MB, 10)
 
 
+@pytest.mark.parametrize("option", ["--max-upload-mb", "--cache-quota-mb"])
 @pytest.mark.parametrize("value", ["0", "-2", "nan", "inf", "20MB", ""])
-def test_cli_refuses_bad_upload_limits(value, capsys):
+def test_cli_refuses_bad_sizes(option, value, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        app.main(["--max-upload-mb", value])
+        app.main([option, value])
     assert exit_info.value.code == 2
-    assert (f"argument --max-upload-mb: must be a finite positive number, not {value!r}"
+    assert (f"argument {option}: must be a finite positive number, not {value!r}"
             in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "ten", ""])
+def test_cli_refuses_bad_upload_rates(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        app.main(["--uploads-per-minute", value])
+    assert exit_info.value.code == 2
+    assert ("argument --uploads-per-minute: must be a whole number of at least 1, not "
+            f"{value!r}") in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
 def client(model):
-    demo = build_demo(model, "tiny")
-    serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    demo = build_demo(model, "tiny")  # the load test's 6 clients share one address
+    serve(demo, port=free_port(), uploads_per_minute=100, prevent_thread_lock=True, quiet=True)
     try:
         yield Client(demo.local_url, verbose=False)
     finally:
