@@ -8,9 +8,11 @@ import pytest
 import tensorflow as tf
 
 from keras_sb.calibration import (
+    MIN_IMAGES,
     TEMPERATURE_BOUNDS,
     expected_calibration_error,
     fit_temperature,
+    minimum_images,
     negative_log_likelihood,
     softmax,
 )
@@ -47,10 +49,23 @@ def test_fit_is_the_nll_minimum():
 
 
 def test_fit_edge_cases():
-    labels = np.array([0, 1, 2, 0])
-    assert fit_temperature(np.full((4, 3), 7.0), labels) == 1.0  # no confidence to scale
+    labels = np.array([0, 1, 2, 0] * 20)
+    assert fit_temperature(np.full((80, 3), 7.0), labels) == 1.0  # no confidence to scale
     separable = np.eye(3)[labels] * 10  # always right: sharpen as far as allowed
     assert fit_temperature(separable, labels) == pytest.approx(TEMPERATURE_BOUNDS[0], rel=1e-3)
+
+
+def test_too_few_held_out_images_leave_the_temperature_at_1(caplog):
+    """5 classes x 2 held-out images, most confidently wrong (a model trained on a few labels):
+    the NLL minimum lies at the search bound (T = 20, every class at about 20 %)."""
+    labels = np.repeat(np.arange(5), 2)
+    logits = np.eye(5)[(labels + np.array([0, 0] + [1] * 8)) % 5] * 4  # 2 right, 8 wrong
+    assert fit_temperature(logits, labels, minimum=0) > 19.9
+    assert fit_temperature(logits, labels) == 1.0
+    assert "Calibration skipped: 10 held-out images are too few" in caplog.text
+    assert minimum_images(5) == MIN_IMAGES and minimum_images(100) == 500
+    logits, labels = sampled(2.5, n=minimum_images(10))  # enough: fitted
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.5)
 
 
 def test_temperature_keeps_the_top_class():

@@ -165,11 +165,12 @@ def test_labelled_splits_hold_out_images_of_supervised_train():
     assert same_holdout.items.tolist() == holdout.items.tolist()
 
 
-def test_linprobe_holds_out_training_images_and_calibrates_best_keras(tmp_path):
+def test_linprobe_holds_out_training_images_and_calibrates_best_keras(tmp_path, caplog):
     out = tmp_path / "lp"
-    assert main(["--stage", "linprobe", "--out", str(out), *SMALL]) == 0
+    assert main(["--stage", "linprobe", "--out", str(out), "--val-fraction", "0.5",
+                 *SMALL]) == 0
     summary = read_json(out / "summary.json")
-    assert (summary["train_images"], summary["holdout_images"]) == (90, 10)
+    assert (summary["train_images"], summary["holdout_images"]) == (50, 50)
     assert summary["reported_on"] == "val"
     report = read_json(out / "report.json")
     assert {"ece", "ece_uncalibrated", "temperature"} <= set(report)
@@ -184,7 +185,14 @@ def test_linprobe_holds_out_training_images_and_calibrates_best_keras(tmp_path):
     assert best.predict(images, verbose=0).shape == (2, 10)
     assert best.temperature == pytest.approx(summary["temperature"], abs=1e-4)
     assert best.temperature != 1.0  # fitted on the held-out images
-    assert summary["temperature"] != 1.0
+    assert summary["temperature"] != 1.0 and summary["temperature_fitted"]
+    # 10 held-out images are too few to fit a temperature: T = 1, and the log says so
+    caplog.set_level("WARNING", logger="keras_sb")
+    assert main(["--stage", "linprobe", "--out", str(tmp_path / "few"), *SMALL]) == 0
+    summary = read_json(tmp_path / "few" / "summary.json")
+    assert summary["holdout_images"] == 10 and summary["temperature"] == 1.0
+    assert not summary["temperature_fitted"]
+    assert "Calibration skipped: 10 held-out images are too few" in caplog.text
 
 
 def test_linprobe_labels_per_class(tmp_path):

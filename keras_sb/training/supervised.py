@@ -12,7 +12,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sb.calibration import expected_calibration_error, fit_temperature, softmax
+from keras_sb.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    minimum_images,
+    softmax,
+)
 from keras_sb.checkpoints import checkpoint_config, checkpoint_path, load_checkpoint
 from keras_sb.confusion_plot import save_confusion_png
 from keras_sb.data import (
@@ -281,8 +286,9 @@ class ClassifierTraining(TrainingStage):
                 tf.data.Dataset.from_tensor_slices(holdout).batch(batch_size))
 
     def summarise(self, model: SplitBrainClassifier, global_batch: int, seconds: float) -> dict:
-        """Calibrates ``best.keras`` on the held-out images (temperature scaling) and scores
-        it once on the val split (report.json, confusion.png)."""
+        """Calibrates ``best.keras`` on the held-out images (temperature scaling; skipped, T = 1,
+        when they are too few: ``keras_sb.calibration.minimum_images``) and scores it once on
+        the val split (report.json, confusion.png)."""
         config, run = self.config, self.run
         best = keras.saving.load_model(run.best, compile=False)
         holdout_logits = predict_images(best, self.holdout_source, global_batch)
@@ -314,6 +320,7 @@ class ClassifierTraining(TrainingStage):
             "val_ece": round(report["ece"], 4),
             "val_ece_uncalibrated": round(report["ece_uncalibrated"], 4),
             "temperature": round(best.temperature, 4),
+            "temperature_fitted": len(self.holdout_source) >= minimum_images(best.num_classes),
             "wall_seconds_last_session": round(seconds, 1),
             "best_checkpoint": str(run.best),
         }
