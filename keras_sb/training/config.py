@@ -116,6 +116,9 @@ class RunConfig:
                               minimum=0)
     strategy: str = opt("auto", STRATEGY_HELP, choices=STRATEGIES)
     progress: bool = opt(True, PROGRESS_HELP)
+    mixed_precision: bool = opt(False, "pretrain/finetune/linprobe: layers compute in bfloat16 "
+                                "(CPUs with AVX512-BF16 or AMX) or float16 (GPUs); weights, "
+                                "losses and logits stay float32 (docs/training.md)")
     overwrite: bool = opt(False, "delete the run in --out (only the files a run writes) and "
                           "start afresh")
 

@@ -14,6 +14,7 @@ from keras_sb.models import PretextTask, SplitBrain
 from keras_sb.training.callbacks import PreviewGrid
 from keras_sb.training.config import EPOCHS_HELP, PATIENCE_HELP, BackboneConfig, RunConfig, opt
 from keras_sb.training.distribute import Cluster
+from keras_sb.training.precision import training_precision
 from keras_sb.training.stage import TrainingStage
 
 log = logging.getLogger("keras_sb")
@@ -105,6 +106,7 @@ class Pretraining(TrainingStage):
             "best_val_loss": val_losses[best],
             "best_epoch": best + 1,
             "wall_seconds_last_session": round(seconds, 1),
+            "precision": keras.config.dtype_policy().name,
             "skipped_images_last_session": self.train_shard.skipped_images(),
             "best_checkpoint": str(self.run.best),
             "last_checkpoint": str(self.run.last),
@@ -131,4 +133,5 @@ class SkippedImages(keras.callbacks.Callback):
 
 def pretrain(config: PretrainConfig) -> dict:
     """Run (or resume) pretraining; returns the run summary also written to summary.json."""
-    return Pretraining(config)()
+    with training_precision(config.mixed_precision):
+        return Pretraining(config)()

@@ -45,6 +45,7 @@ from keras_sb.training.config import (
     opt,
 )
 from keras_sb.training.distribute import Cluster, is_multi_worker
+from keras_sb.training.precision import training_precision
 from keras_sb.training.run_folder import RunFolderError
 from keras_sb.training.stage import TrainingStage
 
@@ -276,7 +277,8 @@ class ClassifierTraining(TrainingStage):
         if not config.freeze_encoders:
             return (labelled_dataset(train, config.image_size, batch_size, True, config.seed),
                     labelled_dataset(holdout, config.image_size, batch_size, False, 0))
-        train, holdout = ((predict_images(self.extractor, source, batch_size),
+        train, holdout = ((np.asarray(predict_images(self.extractor, source, batch_size),
+                                      np.float32),  # bfloat16 under --mixed-precision
                            source.labels.astype(np.int32)) for source in (train, holdout))
         log.info("Frozen backbones: features of %d + %d images computed once (%.1f MiB).",
                  len(train[1]), len(holdout[1]), (train[0].nbytes + holdout[0].nbytes) / 2**20)
@@ -322,6 +324,7 @@ class ClassifierTraining(TrainingStage):
             "temperature": round(best.temperature, 4),
             "temperature_fitted": len(self.holdout_source) >= minimum_images(best.num_classes),
             "wall_seconds_last_session": round(seconds, 1),
+            "precision": keras.config.dtype_policy().name,
             "best_checkpoint": str(run.best),
         }
 
@@ -338,4 +341,5 @@ def split_at_features(model: SplitBrainClassifier) -> tuple[keras.Model, keras.M
 
 def train_classifier(config: SupervisedConfig) -> dict:
     """Run (or resume) a fine-tuning or linear-probe stage; returns its summary."""
-    return ClassifierTraining(config)()
+    with training_precision(config.mixed_precision):
+        return ClassifierTraining(config)()
