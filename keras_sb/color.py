@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_sb.constants import COLOR_SPACES
+
 # sRGB (linear) -> XYZ, D65 white, as in IEC 61966-2-1.
 _RGB_TO_XYZ = [
     [0.412453, 0.357580, 0.180423],
@@ -26,7 +28,6 @@ _F_TO_LAB = [[0.0, 500.0, 0.0], [116.0, -500.0, 200.0], [0.0, 0.0, -200.0]]
 
 # Ranges used to normalise the seed system's Lab channels to [0, 1].
 LAB_RANGES = {"L": (0.0, 100.0), "a": (-87.0, 99.0), "b": (-108.0, 95.0)}
-COLOR_SPACES = ("lab", "rgb", "lab_distort")
 
 
 def _power(positive: tf.Tensor, exponent: float) -> tf.Tensor:

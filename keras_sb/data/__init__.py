@@ -1,7 +1,6 @@
 """Input images: the supported folder layouts, decoding, and tf.data pipelines."""
 
-from pathlib import Path
-
+from keras_sb.constants import SAMPLE_DATA
 from keras_sb.data.decode import as_float
 from keras_sb.data.errors import DataError
 from keras_sb.data.files import IMAGE_EXTENSIONS
@@ -9,8 +8,6 @@ from keras_sb.data.layouts import SPLITS, has_split, open_images
 from keras_sb.data.sampling import stratified_split, stratified_subset
 from keras_sb.data.sources import FileImageSource, ImageSource
 from keras_sb.data.stl10 import Stl10Source
-
-SAMPLE_DATA = str(Path(__file__).resolve().parent.parent / "sample_data")
 
 __all__ = [
     "IMAGE_EXTENSIONS",

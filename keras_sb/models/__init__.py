@@ -1,7 +1,6 @@
 """Keras functional models: head-less backbones, the pretext model and classifiers."""
 
-from pathlib import Path
-
+from keras_sb.constants import DEFAULT_MODEL
 from keras_sb.models.backbones import BACKBONES, Backbone, build_backbone, register_backbone
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.objectives import (
@@ -11,9 +10,6 @@ from keras_sb.models.objectives import (
     register_objective,
 )
 from keras_sb.models.split_brain import SplitBrain
-
-# The small fine-tuned classifier shipped with the package (see its README).
-DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "default_model" / "classifier.keras")
 
 __all__ = ["BACKBONES", "DEFAULT_MODEL", "OBJECTIVES", "Backbone", "Direction", "PretextTask",
            "SplitBrain", "SplitBrainClassifier", "build_backbone", "register_backbone",

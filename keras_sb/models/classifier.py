@@ -8,11 +8,10 @@ import keras
 from keras import layers
 
 from keras_sb.color import encode_channels
+from keras_sb.constants import HEADS
 from keras_sb.models.base import ConfigurableModel
 from keras_sb.models.objectives import CHANNELS
 from keras_sb.models.split_brain import LOGITS, SplitBrain
-
-HEADS = ("shallow", "mlp")
 
 
 @keras.saving.register_keras_serializable(package="keras_sb")

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from keras_sb.constants import STRATEGIES
 from keras_sb.data import DataError, ImageSource
 from keras_sb.training.keras_multi_worker import fix_keras_for_multi_worker
 
-STRATEGIES = ("auto", "default", "mirrored", "one_device", "multi_worker")
 TRAINING_TASKS = ("chief", "worker")  # in the order TensorFlow numbers their replicas
 
 

@@ -1,0 +1,14 @@
+"""Names and shipped files that the command line needs before TensorFlow loads (this module
+imports nothing heavy): the defaults of ``--data`` and ``--model``, and fixed option choices."""
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+# The shipped sample (ssl_data_96 layout) and the small fine-tuned classifier (its README).
+SAMPLE_DATA = str(_PACKAGE / "sample_data")
+DEFAULT_MODEL = str(_PACKAGE / "default_model" / "classifier.keras")
+
+COLOR_SPACES = ("lab", "rgb", "lab_distort")
+HEADS = ("shallow", "mlp")
+STRATEGIES = ("auto", "default", "mirrored", "one_device", "multi_worker")
