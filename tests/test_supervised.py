@@ -251,12 +251,11 @@ def test_linprobe_without_a_val_split_reports_on_the_held_out_images(plain_label
     assert read_json(out / "report.json")["images"] == 3
 
 
-def test_knn_without_a_val_split_is_refused(plain_labelled, tmp_path, capsys):
+def test_knn_without_a_val_split_scores_the_held_out_images(plain_labelled, tmp_path):
     out = tmp_path / "knn"
     assert main(["--stage", "knn", "--data", str(plain_labelled), "--out", str(out),
-                 "--width", "0.25"]) == 2
-    assert "no val split" in capsys.readouterr().err
-    assert not out.exists()
+                 "--width", "0.25"]) == 0
+    assert read_json(out / "report.json")["images"] == 3  # as linprobe's held-out part
 
 
 # other feature layers, and a finished run

@@ -4,75 +4,86 @@ to a trained, calibrated and scored classifier in one command: ``pretrain``, the
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from keras_sb.data import SAMPLE_DATA
-from keras_sb.models import BACKBONES
-from keras_sb.training.config import (
-    DATA_HELP,
-    LABELS_PER_CLASS_HELP,
-    PROGRESS_HELP,
-    SEED_HELP,
-    STRATEGY_HELP,
-    check_numbers,
-    opt,
-)
-from keras_sb.training.distribute import STRATEGIES
-from keras_sb.training.pretrain import PretrainConfig, pretrain
-from keras_sb.training.supervised import FinetuneConfig, LinprobeConfig, train_classifier
+from keras_sb.commands import command
+from keras_sb.data import DataError, has_split
+from keras_sb.models.split_brain import LOGITS
+from keras_sb.training.config import ClassifierPipelineConfig, part_options
+from keras_sb.training.pretrain import pretrain
+from keras_sb.training.supervised import labelled_splits, train_classifier
 
 log = logging.getLogger("keras_sb")
 
-THEN = {"finetune": FinetuneConfig, "linprobe": LinprobeConfig}
+
+def check_inputs(config: ClassifierPipelineConfig) -> None:
+    """Raise ValueError or DataError, before pretraining starts, for what would stop a part:
+    either part's settings, no unlabelled images, fewer than 2 classes, or fewer labelled
+    images per class than ``--labels-per-class`` once the held-out part is set aside."""
+    config.pretraining()
+    classifier = config.classifier("random")  # the pretraining run does not exist yet
+    if not has_split(config.data, "unlabelled"):
+        raise DataError(f"--data {config.data} has no unsupervised/ folder of images to "
+                        "pretrain on")
+    with part_flags(config.then):
+        labelled_splits(classifier.data, classifier.val_fraction, classifier.labels_per_class,
+                        classifier.seed)
 
 
-@dataclass
-class ClassifierPipelineConfig:
-    """The two stages' settings; every other option takes its stage's default."""
+def flag_renamer(part: str) -> Callable[[str], str]:
+    """A function that rewrites the options of stage ``part`` in a text the way the classifier
+    command takes them: ``--epochs`` -> ``--finetune-epochs``."""
+    names = "|".join(re.escape(f.name.replace("_", "-")) for f in part_options(part))
+    pattern = re.compile(rf"--({names})(?![\w-])")
+    return lambda text: pattern.sub(rf"--{part}-\1", text)
 
-    data: str = opt(SAMPLE_DATA, DATA_HELP)
-    labelled: str = opt("", "classifier: the labelled images (<class>/ subfolders, or a "
-                        "layout with supervised/train/) when --data holds only unlabelled "
-                        "ones (default: --data)")
-    out: str = opt("", "classifier: folder for the two runs, OUT/pretrain and OUT/finetune "
-                   "(or OUT/linprobe) (default runs/classifier)")
-    then: str = opt("finetune", "classifier: the stage trained on the labelled images after "
-                    "pretraining", choices=tuple(THEN))
-    pretrain_epochs: int = opt(40, "classifier: pretraining epochs", minimum=1)
-    encoder: str = opt("simple", "backbone architecture of every network", choices=BACKBONES)
-    labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, minimum=0)
-    seed: int = opt(0, SEED_HELP, minimum=0)
-    strategy: str = opt("auto", STRATEGY_HELP, choices=STRATEGIES)
-    progress: bool = opt(True, PROGRESS_HELP)
 
-    def __post_init__(self):
-        self.out = self.out or "runs/classifier"
-        self.labelled = self.labelled or self.data
-        check_numbers(self)
+class _RenameFlags(logging.Filter):
+    def __init__(self, rename: Callable[[str], str]):
+        super().__init__()
+        self.rename = rename
 
-    def pretraining(self) -> PretrainConfig:
-        return PretrainConfig(data=self.data, out=str(Path(self.out) / "pretrain"),
-                              encoder=self.encoder, epochs=self.pretrain_epochs,
-                              seed=self.seed, strategy=self.strategy, progress=self.progress)
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.rename(record.getMessage()), ()
+        return True
 
-    def classifier(self, pretrained: str) -> FinetuneConfig | LinprobeConfig:
-        """The second stage's settings (read from the pretraining run, which must exist)."""
-        return THEN[self.then](data=self.labelled, out=str(Path(self.out) / self.then),
-                               init=pretrained, labels_per_class=self.labels_per_class,
-                               seed=self.seed, strategy=self.strategy, progress=self.progress)
+
+@contextlib.contextmanager
+def part_flags(part: str) -> Iterator[None]:
+    """While stage ``part`` runs, its log lines and errors name its options as the classifier
+    command takes them (advice such as "pass more --epochs" becomes "--finetune-epochs")."""
+    rename = flag_renamer(part)
+    renaming = _RenameFlags(rename)
+    log.addFilter(renaming)
+    try:
+        yield
+    except Exception as error:
+        if error.args and isinstance(error.args[0], str):
+            error.args = (rename(error.args[0]), *error.args[1:])
+        raise
+    finally:
+        log.removeFilter(renaming)
 
 
 def classifier_pipeline(config: ClassifierPipelineConfig) -> dict:
-    """Pretrain, then train the classifier; returns the classifier's summary. Rerunning the
-    same command resumes whichever stage was interrupted."""
+    """Check the inputs, pretrain, then train the classifier; returns the classifier's summary.
+    Rerunning the same command resumes whichever stage was interrupted."""
+    check_inputs(config)
     pretraining = config.pretraining()
-    pretrain(pretraining)
-    classifier = config.classifier(pretraining.out)
-    summary = train_classifier(classifier)
+    with part_flags("pretrain"):
+        pretrain(pretraining)
+    with part_flags(config.then):
+        classifier = config.classifier(pretraining.out)
+        summary = train_classifier(classifier)
     best = Path(classifier.out) / "best.keras"
-    log.info("Classifier ready: %s. Try it: python app.py --model %s; serve it: python "
-             "train.py --stage export --model %s --out models/keras_sb/1.", best, best,
+    # Without the pretext heads the classifier cannot draw colorizations: the demo takes them
+    # from the pretraining run.
+    pretext = "" if classifier.feature_layer == LOGITS else f" --pretext {pretraining.out}"
+    log.info("Classifier ready: %s. Try it: %s --model %s%s; serve it: %s --model %s --out "
+             "models/keras_sb/1.", best, command("demo"), best, pretext, command("export"),
              classifier.out)
     return summary

@@ -1,4 +1,8 @@
-"""Settings shared by the training stages. Each dataclass field is a ``train.py`` flag."""
+"""The stages' settings: each dataclass field declared with ``opt`` is a command-line option.
+
+Imports no TensorFlow (what needs it is imported where it is used), so that the command line
+builds its parser, and answers ``--help`` and argument errors, before TensorFlow loads.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,16 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from keras_sb.color import COLOR_SPACES
-from keras_sb.data import SAMPLE_DATA
-from keras_sb.models import BACKBONES, OBJECTIVES
-from keras_sb.models.split_brain import SplitBrain
-from keras_sb.targets import TargetCodec
-from keras_sb.training.distribute import STRATEGIES
+from keras_sb.constants import COLOR_SPACES, HEADS, SAMPLE_DATA, STRATEGIES
+
+if TYPE_CHECKING:
+    from keras_sb.models.split_brain import SplitBrain
 
 
 def opt(default, help: str, resume: bool = False, **extra):
-    """A config field that is a ``train.py`` flag, with its ``--help`` text and, if given,
+    """A config field that is a command-line option, with its ``--help`` text and, if given,
     argparse ``choices`` and the bounds :func:`check_numbers` enforces: ``minimum``
     (inclusive), ``above`` and ``below`` (exclusive). ``resume``: the setting changes the
     result, so a run folder holding other values of it is not resumed (:func:`resume_keys`)."""
@@ -57,8 +60,9 @@ class BackboneConfig:
     """How the pretext model is built (when it is not loaded from a run): its constructor
     arguments (``SplitBrain``)."""
 
-    encoder: str = opt("simple", "backbone architecture of every network", resume=True,
-                       choices=BACKBONES)
+    encoder: str = opt("simple", "backbone architecture of every network: simple, alex, "
+                       "resnet, googl, or one added with keras_sb.models.register_backbone",
+                       resume=True)
     width: float = opt(1.0, "channel multiplier (1 = the original system's widths, 0.5 = the "
                        "paper's halves)", resume=True, above=0)
     color_space: str = opt("lab", "how the image is split in two", resume=True,
@@ -70,16 +74,27 @@ class BackboneConfig:
                           "backbones' output side (12x12 at 96)", resume=True, minimum=8)
     objective: str = opt("split_brain", "pretext objective: split_brain (L->ab and ab->L "
                          "classification), split_brain_regression (both, L2), colorization "
-                         "(L->ab), lightness (ab->L)", resume=True, choices=OBJECTIVES)
+                         "(L->ab), lightness (ab->L), or one added with "
+                         "keras_sb.models.register_objective", resume=True)
 
     def check_backbone(self) -> None:
-        """Raise ValueError naming the flag for bins that cannot work."""
+        """Raise ValueError naming the flag for an unknown encoder or objective, or bins that
+        cannot work."""
+        from keras_sb.models import BACKBONES, OBJECTIVES  # registries, filled as they import
+        from keras_sb.targets import TargetCodec
+
+        for flag, value, known in (("--encoder", self.encoder, BACKBONES),
+                                   ("--objective", self.objective, OBJECTIVES)):
+            if value not in known:
+                raise ValueError(f"{flag} must be one of {', '.join(known)}, got {value!r}")
         TargetCodec(self.color_space, self.l_bins, self.ab_bins)
 
     def backbone_settings(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(BackboneConfig)}
 
     def build_backbone(self) -> SplitBrain:
+        from keras_sb.models.split_brain import SplitBrain
+
         return SplitBrain(**self.backbone_settings())
 
 
@@ -90,8 +105,8 @@ SEED_HELP = "seed for data sampling, shuffling and initial weights"
 STRATEGY_HELP = ("device strategy (auto: multi_worker when TF_CONFIG lists several workers, "
                  "else mirrored when >1 GPU; docs/distributed.md)")
 PROGRESS_HELP = "show a progress bar (otherwise one line per epoch)"
-LABELS_PER_CLASS_HELP = ("finetune/linprobe/knn/classifier: train on exactly N labelled images "
-                         "per class, stratified and seeded (0: all)")
+LABELS_PER_CLASS_HELP = ("train on exactly N labelled images per class, stratified and seeded "
+                         "(0: all)")
 PATIENCE_HELP = "early stopping: epochs without improvement before stopping"
 LEARNING_RATE_HELP = "Adam learning rate of the first epoch"
 
@@ -101,9 +116,8 @@ class RunConfig:
     """Data, optimisation and bookkeeping of a run."""
 
     data: str = opt(SAMPLE_DATA, DATA_HELP, resume=True)
-    out: str = opt("", "training stages: run folder (default runs/STAGE-...), where "
-                   "rerunning the same command resumes an interrupted run; evaluate: report "
-                   "folder; export: SavedModel folder (required)")
+    out: str = opt("", "run folder (default: runs/STAGE-...); rerunning the same command "
+                   "resumes an interrupted run")
     epochs: int = opt(20, EPOCHS_HELP, minimum=1)
     batch_size: int = opt(64, "images per device per step (global batch = this x devices)",
                           resume=True, minimum=1)
@@ -116,7 +130,7 @@ class RunConfig:
                               minimum=0)
     strategy: str = opt("auto", STRATEGY_HELP, choices=STRATEGIES)
     progress: bool = opt(True, PROGRESS_HELP)
-    mixed_precision: bool = opt(False, "pretrain/finetune/linprobe: layers compute in bfloat16 "
+    mixed_precision: bool = opt(False, "layers compute in bfloat16 "
                                 "(CPUs with AVX512-BF16 or AMX) or float16 (GPUs); weights, "
                                 "losses and logits stay float32 (docs/training.md)")
     overwrite: bool = opt(False, "delete the run in --out (only the files a run writes) and "
@@ -127,3 +141,294 @@ class RunConfig:
         self.data = str(Path(self.data).expanduser().resolve())
         check_numbers(self)
 
+
+
+def flag_fields(config_cls: type) -> list[dataclasses.Field]:
+    """The fields of a stage's config that are command-line options (declared with ``opt``)."""
+    return [f for f in dataclasses.fields(config_cls) if "help" in f.metadata]
+
+
+LABELLED_HELP = ("labelled images: <class>/ subfolders, the ssl_data_96 layout "
+                 "(supervised/train/<class>/, optionally supervised/val/<class>/) or STL-10 "
+                 "binaries; default: the shipped sample")
+FEATURE_LAYER_HELP = ("backbone stage whose average-pooled output feeds the classifier (simple: "
+                      "conv1..conv4; alex: conv1..conv5, fc6, fc7; resnet: stem, stage1..stage4, "
+                      "pool; googl: stem, inception3..5), or logits: the pretext heads' 12x12 "
+                      "outputs")
+FEATURE_DIMS_HELP = ("average-pool the backbones' features to at most this many values in total "
+                     "(the paper uses about 9k)")
+TOP_K_HELP = "also report top-k accuracy"
+CHECKPOINT_HELP = "classifier checkpoint (.keras) from finetune or linprobe, or its run folder " \
+                  "(uses best.keras)"
+
+
+@dataclass
+class PretrainConfig(BackboneConfig, RunConfig):
+    """Settings of a pretraining run."""
+
+    val_fraction: float = opt(0.05, "share of the images held out (at random) to choose the "
+                              "best epoch", resume=True, above=0, below=1)
+    previews: bool = opt(True, "write previews/epoch_NNN.png after each epoch")
+    # The held-out loss is noisy and the features keep improving to 40 epochs
+    # (docs/results.md), so early stopping is off unless --patience is lowered.
+    epochs: int = opt(40, EPOCHS_HELP, minimum=1)
+    patience: int = opt(40, PATIENCE_HELP, minimum=0)
+
+    def __post_init__(self):
+        self.out = self.out or f"runs/pretrain-{self.encoder}"
+        self.check_run()
+        self.check_backbone()
+
+
+def pretrained_settings(init: str) -> dict:
+    """The constructor arguments of the pretext model ``--init`` names (run folder or .keras
+    file), read from its config without loading weights."""
+    from keras_sb.checkpoints import checkpoint_config, checkpoint_path
+    from keras_sb.training.run_folder import RunFolderError
+
+    config = checkpoint_config(checkpoint_path(init, "--init"), "--init")
+    if config.get("class_name") != "SplitBrain":
+        raise RunFolderError(f"--init {init} holds a {config.get('class_name')}, not a "
+                             "pretraining checkpoint (SplitBrain)")
+    return config["config"]
+
+
+@dataclass
+class InitConfig(BackboneConfig):
+    """Where the backbones come from: a pretraining run or checkpoint, or random weights."""
+
+    init: str = opt("random", "a pretraining run folder (or its .keras checkpoint) to start "
+                    "from, or 'random' (uses --encoder etc.)", resume=True)
+
+    def resolve_init(self) -> None:
+        """Check the backbone flags, then take the pretrained model's settings from --init."""
+        self.check_backbone()
+        if self.init != "random":
+            self.take_pretrained_settings(pretrained_settings(self.init))
+
+    def take_pretrained_settings(self, pretrained: dict) -> None:
+        """Record the pretrained model's settings; a flag given with another value is an
+        error naming both (a flag left at its default takes the pretrained value)."""
+        for f in dataclasses.fields(BackboneConfig):
+            ours, theirs = getattr(self, f.name), pretrained.get(f.name, f.default)
+            if ours not in (f.default, theirs):
+                raise ValueError(f"--{f.name.replace('_', '-')} {ours} conflicts with --init "
+                                 f"{self.init}, which was trained with {theirs}: leave the "
+                                 "flag out (the pretrained setting is used)")
+            setattr(self, f.name, theirs)
+
+    def load_backbone(self) -> SplitBrain:
+        """The pretext model of ``--init``: a run folder's best checkpoint, a .keras file,
+        or a freshly initialised one."""
+        if self.init == "random":
+            return self.build_backbone()
+        from keras_sb.checkpoints import load_checkpoint
+        from keras_sb.models.split_brain import SplitBrain
+
+        return load_checkpoint(self.init, SplitBrain, "--init")
+
+    def default_out(self, stage: str, labels_per_class: int) -> str:
+        origin = "random" if self.init == "random" else Path(self.init).name
+        labels = f"{labels_per_class}pc" if labels_per_class else "all"
+        return f"runs/{stage}-{origin}-{labels}"
+
+
+@dataclass
+class SupervisedConfig(InitConfig, RunConfig):
+    """Settings shared by fine-tuning and the linear probe."""
+
+    data: str = opt(SAMPLE_DATA, LABELLED_HELP, resume=True)
+    labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, resume=True,
+                                minimum=0)
+    val_fraction: float = opt(0.1, "held-out share of each class: it chooses the best epoch "
+                              "and fits the calibration (and is scored when the data has no "
+                              "val split)", resume=True, above=0, below=1)
+    top_k: int = opt(5, TOP_K_HELP, minimum=1)
+    stage: str = fixed("")
+    head: str = fixed("shallow")
+    feature_layer: str = opt("conv3", FEATURE_LAYER_HELP, resume=True)
+    feature_dims: int = opt(9216, FEATURE_DIMS_HELP, resume=True, minimum=1)
+    freeze_encoders: bool = fixed(False)
+
+    def __post_init__(self):
+        self.out = self.out or self.default_out(self.stage, self.labels_per_class)
+        self.check_run()
+        self.resolve_init()
+
+
+@dataclass
+class FinetuneConfig(SupervisedConfig):
+    """The whole model trained: a head on the backbones' conv3 features at a lower learning
+    rate than the probe's (the recipe measured best in docs/results.md); the original system's
+    protocol is ``--feature-layer logits --learning-rate 1e-3``."""
+
+    head: str = opt("shallow", "classifier on the features", resume=True, choices=HEADS)
+    freeze_encoders: bool = opt(False, "keep the pretrained backbones fixed", resume=True)
+    learning_rate: float = opt(3e-4, LEARNING_RATE_HELP, resume=True, above=0)
+    epochs: int = opt(30, EPOCHS_HELP, minimum=1)
+    patience: int = opt(8, PATIENCE_HELP, minimum=0)
+    stage: str = fixed("finetune")
+
+
+@dataclass
+class LinprobeConfig(SupervisedConfig):
+    """The paper's protocol: a linear classifier on frozen intermediate conv features."""
+
+    epochs: int = opt(100, EPOCHS_HELP, minimum=1)
+    patience: int = opt(10, PATIENCE_HELP, minimum=0)
+    stage: str = fixed("linprobe")
+    freeze_encoders: bool = fixed(True)
+
+
+@dataclass
+class KnnConfig(InitConfig):
+    """A kNN probe: features of the labelled training images less the held-out part (or N per
+    class of it) vote for the classes of the val split, or of the held-out part when the data
+    has no val split."""
+
+    data: str = opt(SAMPLE_DATA, LABELLED_HELP)
+    out: str = opt("", "folder for report.json, confusion.png and config.json (default: "
+                   "runs/knn-INIT-LABELS)")
+    labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, minimum=0)
+    val_fraction: float = opt(0.1, "held-out share of each class: left out of the neighbours "
+                              "(the images the other stages train on), and scored when the "
+                              "data has no val split", above=0, below=1)
+    seed: int = opt(0, SEED_HELP, minimum=0)
+    feature_layer: str = opt("conv3", FEATURE_LAYER_HELP)
+    feature_dims: int = opt(9216, FEATURE_DIMS_HELP, minimum=1)
+    k: int = opt(20, "neighbours that vote (cosine similarity, weighted exp(sim/0.07))",
+                 minimum=1)
+    top_k: int = opt(5, TOP_K_HELP, minimum=1)
+    batch_size: int = opt(64, "images per step", minimum=1)
+
+    def __post_init__(self):
+        self.data = str(Path(self.data).expanduser().resolve())
+        self.out = self.out or self.default_out("knn", self.labels_per_class)
+        check_numbers(self)
+        self.resolve_init()
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out {self.out} is a file: give a folder for the report")
+
+
+@dataclass
+class EvaluateConfig:
+    """What to evaluate, on which images: the val split of a layout that has one, else every
+    image of the ``<class>/`` folders (a separate test set)."""
+
+    model: str = opt("", CHECKPOINT_HELP, required=True)
+    data: str = opt(SAMPLE_DATA, "labelled test images: <class>/ subfolders (scored whole), "
+                    "the ssl_data_96 layout or STL-10 binaries; default: the shipped sample")
+    split: str = opt("", "split of a layout to score (default: val when the data has one, "
+                     "else every labelled image)", choices=("train", "val"))
+    top_k: int = opt(5, TOP_K_HELP, minimum=1)
+    batch_size: int = opt(64, "images per step", minimum=1)
+    out: str = opt("", "folder for report.json and confusion.png (default: beside the "
+                   "checkpoint, eval-SPLIT/, or eval-FOLDER/ for a <class>/ folder)")
+
+    def __post_init__(self):
+        if not self.model:
+            raise ValueError("--model is required: a .keras checkpoint or run folder from "
+                             "finetune or linprobe")
+        check_numbers(self)
+        from keras_sb.data import has_split
+
+        named = self.split or ("val" if has_split(self.data, "val") else "")
+        self.split = named or "train"  # a <class>/ folder: all of it
+        model = Path(self.model)
+        self.out = self.out or str((model if model.is_dir() else model.parent) /
+                                   f"eval-{named or Path(self.data).resolve().name}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out {self.out} is a file: give a folder for report.json and "
+                             "confusion.png")
+
+
+@dataclass
+class ExportConfig:
+    """Which checkpoint to export, and where."""
+
+    model: str = opt("", CHECKPOINT_HELP, required=True)
+    out: str = opt("", "SavedModel folder, e.g. models/keras_sb/1 (TF Serving expects "
+                   "MODEL_DIR/VERSION)", required=True)
+    temperature: float = opt(0.38, "annealed-mean temperature of the colorize signature "
+                             "(lower: more saturated)", above=0)
+
+    def __post_init__(self):
+        if not self.model:
+            raise ValueError("--model is required: a .keras checkpoint or run folder from "
+                             "finetune or linprobe")
+        if not self.out:
+            raise ValueError("--out is required: the folder to write the SavedModel to "
+                             "(TF Serving expects MODEL_DIR/VERSION, e.g. models/keras_sb/1)")
+        check_numbers(self)
+        out = Path(self.out).expanduser()
+        if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+            raise ValueError(f"--out {out} already exists: a SavedModel is written to a new "
+                             "(or empty) folder, e.g. the next version, MODEL_DIR/2")
+
+
+# The parts of the classifier command: pretraining, then the stage ``--then`` names.
+PARTS = {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "linprobe": LinprobeConfig}
+
+
+@dataclass
+class ClassifierPipelineConfig:
+    """The classifier command: pretraining, then fine-tuning (or the linear probe) from it.
+
+    ``settings`` holds each part's other settings by part ({"pretrain": {"epochs": 5},
+    "finetune": {"learning_rate": 1e-4}}): on the command line ``--pretrain-epochs 5
+    --finetune-learning-rate 1e-4`` (:func:`part_options`); the rest take the part's defaults.
+    """
+
+    data: str = opt(SAMPLE_DATA, DATA_HELP)
+    labelled: str = opt("", "the labelled images (<class>/ subfolders, or a layout with "
+                        "supervised/train/) when --data holds only unlabelled ones (default: "
+                        "--data)")
+    out: str = opt("", "folder for the two run folders, OUT/pretrain and OUT/finetune (or "
+                   "OUT/linprobe) (default: runs/classifier)")
+    then: str = opt("finetune", "the stage trained on the labelled images after pretraining",
+                    choices=("finetune", "linprobe"))
+    encoder: str = opt("simple", "backbone architecture of every network: simple, alex, "
+                       "resnet, googl, or one added with keras_sb.models.register_backbone")
+    labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, minimum=0)
+    seed: int = opt(0, SEED_HELP, minimum=0)
+    strategy: str = opt("auto", STRATEGY_HELP, choices=STRATEGIES)
+    progress: bool = opt(True, PROGRESS_HELP)
+    settings: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.out = self.out or "runs/classifier"
+        self.labelled = self.labelled or self.data
+        check_numbers(self)
+        for part, values in self.settings.items():
+            if part not in PARTS:
+                raise ValueError(f"settings: no part {part!r}; the parts are {', '.join(PARTS)}")
+            flags = ", ".join(f"--{part}-{name.replace('_', '-')}" for name in values)
+            if part not in ("pretrain", self.then) and values:
+                raise ValueError(f"{flags} apply to --then {part}, not --then {self.then}")
+            unknown = set(values) - {f.name for f in part_options(part)}
+            if unknown:
+                raise ValueError(f"{', '.join(sorted(unknown))}: not settings of the {part} part "
+                                 "that the classifier command passes on")
+
+    def pretraining(self) -> PretrainConfig:
+        return PretrainConfig(data=self.data, out=str(Path(self.out) / "pretrain"),
+                              encoder=self.encoder, seed=self.seed, strategy=self.strategy,
+                              progress=self.progress, **self.settings.get("pretrain", {}))
+
+    def classifier(self, pretrained: str) -> FinetuneConfig | LinprobeConfig:
+        """The second stage's settings (read from the pretraining run ``pretrained``, which
+        must exist; "random" checks them before it does)."""
+        return PARTS[self.then](data=self.labelled, out=str(Path(self.out) / self.then),
+                                init=pretrained, labels_per_class=self.labels_per_class,
+                                seed=self.seed, strategy=self.strategy, progress=self.progress,
+                                **self.settings.get(self.then, {}))
+
+
+def part_options(part: str) -> list[dataclasses.Field]:
+    """The options of ``part`` that the classifier command takes as ``--PART-NAME``: all but
+    those it sets itself (its own options, where the data and run folders go, and for the
+    classifier the backbone's settings, which come from the pretraining)."""
+    own = {f.name for f in flag_fields(ClassifierPipelineConfig)} | {"init"}
+    if part != "pretrain":
+        own |= {f.name for f in dataclasses.fields(BackboneConfig)}
+    return [f for f in flag_fields(PARTS[part]) if f.name not in own]

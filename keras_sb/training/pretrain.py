@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_sb.commands import command
 from keras_sb.data import ImageSource, as_float, open_images
 from keras_sb.models import PretextTask, SplitBrain
 from keras_sb.training.callbacks import PreviewGrid
-from keras_sb.training.config import EPOCHS_HELP, PATIENCE_HELP, BackboneConfig, RunConfig, opt
+from keras_sb.training.config import PretrainConfig
 from keras_sb.training.distribute import Cluster
 from keras_sb.training.precision import training_precision
 from keras_sb.training.stage import TrainingStage
 
 log = logging.getLogger("keras_sb")
-
-
-@dataclass
-class PretrainConfig(BackboneConfig, RunConfig):
-    """Settings of a pretraining run."""
-
-    val_fraction: float = opt(0.05, "share of the training images held out to choose the best "
-                              "epoch (pretrain: at random; finetune/linprobe/knn: of each "
-                              "class of supervised/train, seeded by --seed; supervised/val is "
-                              "only used for the reported scores)", resume=True, above=0,
-                              below=1)
-    previews: bool = opt(True, "pretrain: write previews/epoch_NNN.png after each epoch")
-    # The held-out loss is noisy and the features keep improving to 40 epochs
-    # (docs/results.md), so early stopping is off unless --patience is lowered.
-    epochs: int = opt(40, EPOCHS_HELP, minimum=1)
-    patience: int = opt(40, PATIENCE_HELP, minimum=0)
-
-    def __post_init__(self):
-        self.out = self.out or f"runs/pretrain-{self.encoder}"
-        self.check_run()
-        self.check_backbone()
 
 
 PREVIEW_IMAGES = 6
@@ -96,9 +75,10 @@ class Pretraining(TrainingStage):
         val_losses = [round(float(r["val_loss"]), 4) for r in rows]
         best = int(np.argmin(val_losses))
         log.info("Pretraining done: %d epochs, best val loss %.4f at epoch %d, kept in %s. "
-                 "Next: python train.py --stage linprobe --init %s --data LABELLED (or --stage "
-                 "finetune, knn; python app.py --model %s shows its colorizations).", len(rows),
-                 val_losses[best], best + 1, self.run.best, self.run.path, self.run.path)
+                 "Next: %s --init %s --data LABELLED (or finetune, knn instead of linprobe; "
+                 "%s --model %s shows its colorizations).", len(rows), val_losses[best],
+                 best + 1, self.run.best, command("linprobe"), self.run.path, command("demo"),
+                 self.run.path)
         return {
             "epochs": len(rows),
             "loss": losses,

@@ -3,9 +3,7 @@ on (few) labelled images, from a pretraining run or from random initialisation."
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -18,7 +16,7 @@ from keras_sb.calibration import (
     minimum_images,
     softmax,
 )
-from keras_sb.checkpoints import checkpoint_config, checkpoint_path, load_checkpoint
+from keras_sb.checkpoints import checkpoint_path
 from keras_sb.confusion_plot import save_confusion_png
 from keras_sb.data import (
     DataError,
@@ -31,18 +29,13 @@ from keras_sb.data import (
 )
 from keras_sb.evaluation import classification_report, save_report_json
 from keras_sb.models.backbones import build_backbone
-from keras_sb.models.classifier import HEADS, SplitBrainClassifier
-from keras_sb.models.split_brain import LOGITS, SplitBrain
+from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models.split_brain import LOGITS
 from keras_sb.safe_io import save_model
-from keras_sb.training.config import (
-    EPOCHS_HELP,
-    LABELS_PER_CLASS_HELP,
-    LEARNING_RATE_HELP,
-    PATIENCE_HELP,
-    BackboneConfig,
-    RunConfig,
-    fixed,
-    opt,
+from keras_sb.training.config import (  # noqa: F401  (the stages' settings, also here)
+    FinetuneConfig,
+    LinprobeConfig,
+    SupervisedConfig,
 )
 from keras_sb.training.distribute import Cluster, is_multi_worker
 from keras_sb.training.precision import training_precision
@@ -52,115 +45,16 @@ from keras_sb.training.stage import TrainingStage
 log = logging.getLogger("keras_sb")
 
 
-FEATURE_LAYER_HELP = ("finetune/linprobe/knn: backbone stage whose average-pooled output feeds "
-                      "the classifier (simple: conv1..conv4; alex: conv1..conv5, fc6, fc7; "
-                      "resnet: stem, stage1..stage4, pool; googl: stem, inception3..5), or "
-                      "logits: the pretext heads' 12x12 outputs")
-FEATURE_DIMS_HELP = ("finetune/linprobe/knn: average-pool the backbones' features to at most this "
-                     "many values in total (the paper uses about 9k)")
-
-
-@dataclass
-class InitConfig(BackboneConfig):
-    """Where the backbones come from: a pretraining run or checkpoint, or random weights."""
-
-    init: str = opt("random", "finetune/linprobe/knn: a pretraining run folder (or its .keras "
-                    "checkpoint) to start from, or 'random' (uses --encoder etc.)", resume=True)
-
-    def resolve_init(self) -> None:
-        """Check the backbone flags, then take the pretrained model's settings from --init."""
-        self.check_backbone()
-        if self.init != "random":
-            self.take_pretrained_settings(pretrained_settings(self.init))
-
-    def take_pretrained_settings(self, pretrained: dict) -> None:
-        """Record the pretrained model's settings; a flag given with another value is an
-        error naming both (a flag left at its default takes the pretrained value)."""
-        for f in dataclasses.fields(BackboneConfig):
-            ours, theirs = getattr(self, f.name), pretrained.get(f.name, f.default)
-            if ours not in (f.default, theirs):
-                raise ValueError(f"--{f.name.replace('_', '-')} {ours} conflicts with --init "
-                                 f"{self.init}, which was trained with {theirs}: leave the "
-                                 "flag out (the pretrained setting is used)")
-            setattr(self, f.name, theirs)
-
-    def load_backbone(self) -> SplitBrain:
-        """The pretext model of ``--init``: a run folder's best checkpoint, a .keras file,
-        or a freshly initialised one."""
-        if self.init == "random":
-            return self.build_backbone()
-        return load_checkpoint(self.init, SplitBrain, "--init")
-
-    def default_out(self, stage: str, labels_per_class: int) -> str:
-        origin = "random" if self.init == "random" else Path(self.init).name
-        labels = f"{labels_per_class}pc" if labels_per_class else "all"
-        return f"runs/{stage}-{origin}-{labels}"
-
-
-@dataclass
-class SupervisedConfig(InitConfig, RunConfig):
-    """Settings shared by fine-tuning and the linear probe."""
-
-    labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, resume=True,
-                                minimum=0)
-    val_fraction: float = opt(0.1, "held-out share of each class", resume=True, above=0,
-                              below=1)
-    top_k: int = opt(5, "finetune/linprobe/knn/evaluate: also report top-k accuracy",
-                     minimum=1)
-    stage: str = fixed("")
-    head: str = fixed("shallow")
-    feature_layer: str = opt("conv3", FEATURE_LAYER_HELP, resume=True)
-    feature_dims: int = opt(9216, FEATURE_DIMS_HELP, resume=True, minimum=1)
-    freeze_encoders: bool = fixed(False)
-
-    def __post_init__(self):
-        self.out = self.out or self.default_out(self.stage, self.labels_per_class)
-        self.check_run()
-        self.resolve_init()
-
-
-@dataclass
-class FinetuneConfig(SupervisedConfig):
-    """The whole model trained: a head on the backbones' conv3 features at a lower learning
-    rate than the probe's (the recipe measured best in docs/results.md); the original system's
-    protocol is ``--feature-layer logits --learning-rate 1e-3``."""
-
-    head: str = opt("shallow", "finetune: classifier on the features", resume=True,
-                    choices=HEADS)
-    freeze_encoders: bool = opt(False, "finetune: keep the pretrained backbones fixed",
-                                resume=True)
-    learning_rate: float = opt(3e-4, LEARNING_RATE_HELP, resume=True, above=0)
-    epochs: int = opt(30, EPOCHS_HELP, minimum=1)
-    patience: int = opt(8, PATIENCE_HELP, minimum=0)
-    stage: str = fixed("finetune")
-
-
-@dataclass
-class LinprobeConfig(SupervisedConfig):
-    """The paper's protocol: a linear classifier on frozen intermediate conv features."""
-
-    epochs: int = opt(100, EPOCHS_HELP, minimum=1)
-    patience: int = opt(10, PATIENCE_HELP, minimum=0)
-    stage: str = fixed("linprobe")
-    freeze_encoders: bool = fixed(True)
-
-
-def pretrained_settings(init: str) -> dict:
-    """The constructor arguments of the pretext model ``--init`` names (run folder or .keras
-    file), read from its config without loading weights."""
-    config = checkpoint_config(checkpoint_path(init, "--init"), "--init")
-    if config.get("class_name") != "SplitBrain":
-        raise RunFolderError(f"--init {init} holds a {config.get('class_name')}, not a "
-                             "pretraining checkpoint (SplitBrain)")
-    return config["config"]
-
-
 def labelled_splits(data: str, val_fraction: float, labels_per_class: int, seed: int
                     ) -> tuple[ImageSource, ImageSource, ImageSource | None]:
     """(train, holdout, test): ``holdout`` is ``val_fraction`` of each class of the labelled
     train split (chosen by ``seed``), ``train`` the rest (or ``labels_per_class`` of each class
     of it), ``test`` the val split, None when the data has none."""
     labelled = open_images(data, "train")
+    if len(labelled.class_names) < 2:
+        raise DataError(f"{labelled.location} holds {len(labelled.class_names)} class "
+                        f"({', '.join(labelled.class_names)}): a classifier needs at least 2 "
+                        "class subfolders")
     train, holdout = stratified_split(labelled, val_fraction, seed)
     if labels_per_class:
         try:

@@ -1,0 +1,38 @@
+"""How messages spell keras-sb commands: the way the user ran this one (``keras-sb finetune``,
+``python train.py --stage finetune``, ...), so that a printed next step can be pasted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """``stages``: the command before a stage's name; ``stage_flag``: whether the stage is
+    given as ``--stage NAME``; ``demo``: the command that serves the web demo."""
+
+    stages: str = "keras-sb"
+    stage_flag: bool = False
+    demo: str = "keras-sb demo"
+
+
+SPELLINGS = {
+    "keras-sb": Spelling(),
+    "python -m keras_sb": Spelling("python -m keras_sb", False, "python -m keras_sb demo"),
+    "python train.py": Spelling("python train.py", True, "python app.py"),
+    "keras-sb-train": Spelling("keras-sb-train", True, "keras-sb-demo"),
+}
+_current = SPELLINGS["keras-sb"]
+
+
+def use(spelling: Spelling) -> None:
+    """Spell the commands of later messages as ``spelling`` (the command line sets it)."""
+    global _current
+    _current = spelling
+
+
+def command(stage: str) -> str:
+    """The command that runs ``stage`` ("demo" included), spelled as the user's was."""
+    if stage == "demo":
+        return _current.demo
+    return f"{_current.stages} {'--stage ' if _current.stage_flag else ''}{stage}"
