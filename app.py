@@ -1,17 +1,22 @@
-"""Web demo of a split-brain classifier or pretraining model.
+"""Web demo of a split-brain classifier or pretraining model, from a checkout.
 
 ``python app.py [--model PATH] [--pretext PATH] [--host H] [--port P] [--max-upload-mb N]
-[--cache-quota-mb N] [--uploads-per-minute N]`` (installed: ``keras-sb-demo``); the command
-line lives in ``keras_sb/app_cli.py``, the page, its handlers and the server settings in
-``keras_sb/demo.py`` (see docs/demo.md).
+[--cache-quota-mb N] [--uploads-per-minute N]``: the same as ``keras-sb demo [options]`` once
+installed; its options live in ``keras_sb/app_cli.py``, the page, its handlers and the server
+settings in ``keras_sb/demo.py`` (see docs/demo.md).
 """
 
 import sys
+from collections.abc import Sequence
 
-import keras_sb  # noqa: F401  (imports TensorFlow quietly)
-from keras_sb.app_cli import build_parser, main, megabytes
+from keras_sb_cli import cli  # first: keras_sb then defers TensorFlow past the parsing
 
-__all__ = ["build_parser", "main", "megabytes"]
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: the command's arguments) and serve the demo."""
+    return cli.main(["demo", *(sys.argv[1:] if argv is None else argv)],
+                    spelling="python train.py")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,10 +1,9 @@
-"""keras-sb training entry point: ``python train.py --stage STAGE [options]`` (see --help);
-installed, the same command is ``keras-sb-train`` or ``python -m keras_sb``."""
+"""keras-sb training entry point of a checkout: ``python train.py --stage STAGE [options]``
+(see --help), the same as ``keras-sb STAGE [options]`` once installed."""
 
 import sys
 
-import keras_sb  # noqa: F401  (imports TensorFlow quietly)
-from keras_sb.cli import main
+from keras_sb_cli import cli  # first: keras_sb then defers TensorFlow past the parsing
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.main(spelling="python train.py"))

@@ -4,12 +4,20 @@
 keras-sb's models and layers with Keras, so that ``keras.saving.load_model`` reads keras-sb
 checkpoints. The public API: the names below, ``keras_sb.models``, ``keras_sb.data`` and the
 stages of ``keras_sb.training`` (see docs/python_api.md).
+
+The ``keras-sb`` command (``keras_sb_cli``) defers that import (:data:`DEFER_VARIABLE`) until
+it has parsed its arguments, then calls :func:`load`.
 """
 
 import os
 import sys
 
-__version__ = "0.2.0"
+from keras_sb.constants import DEFAULT_MODEL, SAMPLE_DATA
+
+__version__ = "0.3.0"
+
+# Set to "1" by keras_sb_cli while it imports the package.
+DEFER_VARIABLE = "KERAS_SB_DEFER_TENSORFLOW"
 
 
 def _import_tensorflow_quietly() -> None:
@@ -33,12 +41,26 @@ def _import_tensorflow_quietly() -> None:
         os.close(devnull)
 
 
-_import_tensorflow_quietly()
+def load() -> None:
+    """Import TensorFlow quietly and register keras-sb's classes with Keras (importing the
+    models: about 0.02 s on top of TensorFlow, and no TensorFlow op runs, so the runtime's
+    thread settings stay open: keras_sb.threads). Does nothing the second time."""
+    if "keras_sb.models" not in sys.modules:
+        _import_tensorflow_quietly()
+        import keras_sb.models  # noqa: F401
 
-# After TensorFlow (muted above). Importing the models registers their classes with Keras
-# (about 0.02 s on top of TensorFlow's import, and no TensorFlow op runs, so the runtime's
-# thread settings stay open: keras_sb.threads).
-from keras_sb.data import SAMPLE_DATA  # noqa: E402
-from keras_sb.models import DEFAULT_MODEL, SplitBrain, SplitBrainClassifier  # noqa: E402
 
-__all__ = ["DEFAULT_MODEL", "SAMPLE_DATA", "SplitBrain", "SplitBrainClassifier", "__version__"]
+def __getattr__(name: str):
+    if name in ("SplitBrain", "SplitBrainClassifier"):
+        load()
+        from keras_sb import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'keras_sb' has no attribute {name!r}")
+
+
+if os.environ.get(DEFER_VARIABLE) != "1":
+    load()
+
+__all__ = ["DEFAULT_MODEL", "SAMPLE_DATA", "SplitBrain", "SplitBrainClassifier", "__version__",
+           "load"]

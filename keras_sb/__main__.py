@@ -1,9 +1,9 @@
-"""``python -m keras_sb --stage STAGE [options]``: the training command line, the same as
-``keras-sb-train`` (installed) and ``python train.py`` (a checkout); see --help."""
+"""``python -m keras_sb STAGE [options]`` (or ``--stage STAGE``): the ``keras-sb`` command
+(slower to answer --help: the package imports TensorFlow first)."""
 
 import sys
 
 from keras_sb.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(spelling="python -m keras_sb"))

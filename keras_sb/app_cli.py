@@ -1,7 +1,9 @@
-"""The web demo's command line: ``keras-sb-demo`` (installed), ``python app.py`` (a checkout)
-or ``python -m keras_sb.app_cli``, with ``[--model PATH] [--pretext PATH] [--host H] [--port P]
-[--max-upload-mb N] [--cache-quota-mb N] [--uploads-per-minute N]``; the page, its handlers
-and the server settings live in ``keras_sb/demo.py`` (see docs/demo.md).
+"""The web demo's options and start-up: ``keras-sb demo`` (also ``keras-sb-demo``,
+``python app.py`` in a checkout, ``python -m keras_sb.app_cli``) with ``[--model PATH]
+[--pretext PATH] [--host H] [--port P] [--max-upload-mb N] [--cache-quota-mb N]
+[--uploads-per-minute N]``; the page, its handlers and the server settings live in
+``keras_sb/demo.py`` (see docs/demo.md). Its options are declared without importing TensorFlow
+or Gradio, which load once the arguments have been parsed.
 """
 
 from __future__ import annotations
@@ -11,22 +13,16 @@ import math
 import sys
 from collections.abc import Sequence
 
-from keras_sb.checkpoints import CheckpointError
-from keras_sb.demo import (
+from keras_sb.constants import (
     DEFAULT_CACHE_QUOTA_MB,
     DEFAULT_HOST,
     DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_MODEL,
     DEFAULT_UPLOADS_PER_MINUTE,
-    build_demo,
-    check_pretext,
-    choose_pretext,
-    interrupt_on_sigterm,
-    load_model,
-    load_pretext,
-    private_cache,
-    serve,
 )
-from keras_sb.models import DEFAULT_MODEL, SplitBrainClassifier
+
+DESCRIPTION = ("Serve the web demo: classify an image and show the split-brain colorization "
+               "and lightness predictions (docs/demo.md).")
 
 
 def megabytes(text: str) -> float:
@@ -51,14 +47,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="keras-sb web demo: classify an image and show the "
-        "split-brain colorization and lightness predictions.")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="classifier .keras file or run folder from --stage finetune or "
-                        "linprobe, or a pretraining run or checkpoint from --stage pretrain "
-                        "(colorizations only) (default: the shipped model, %(default)s)")
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Declare the demo's options on ``parser``; returns it."""
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="PATH",
+                        help="classifier .keras file or run folder from finetune or linprobe, "
+                        "or a pretraining run or checkpoint (colorizations only) (default: the "
+                        "shipped classifier)")
     parser.add_argument("--pretext", metavar="PATH",
                         help="pretraining run or checkpoint that draws the colorizations when "
                         "the classifier has no pretext heads (--feature-layer other than "
@@ -82,10 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    return add_arguments(argparse.ArgumentParser(prog=prog, description=DESCRIPTION))
+
+
+def serve_demo(args: argparse.Namespace) -> int:
     """Load the model and serve the page until interrupted (SIGINT or SIGTERM); returns the
     exit code."""
-    args = build_parser().parse_args(argv)
+    import keras_sb
+    keras_sb.load()
+    from keras_sb.checkpoints import CheckpointError
+    from keras_sb.demo import (
+        build_demo,
+        check_pretext,
+        choose_pretext,
+        interrupt_on_sigterm,
+        load_model,
+        load_pretext,
+        private_cache,
+        serve,
+    )
+    from keras_sb.models import SplitBrainClassifier
+
     pretext, pretext_path = None, choose_pretext(args.model, args.pretext)
     try:
         model = load_model(args.model)
@@ -104,6 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               args.host, args.port, args.max_upload_mb, args.cache_quota_mb,
               args.uploads_per_minute)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m keras_sb.app_cli [options]``: parse, then serve."""
+    return serve_demo(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

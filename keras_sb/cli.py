@@ -1,122 +1,218 @@
-"""``train.py``: one entry point, one ``--stage`` per protocol.
+"""The ``keras-sb`` command line: ``keras-sb STAGE [options]``, a subcommand per stage and
+``demo``. ``python train.py`` (and ``keras-sb-train``, ``python -m keras_sb``) take the same
+command with the stage as an option, ``--stage STAGE`` (pretrain when left out).
 
-Each stage's options are the fields of its config dataclass, so defaults and help live in
-one place; a flag shared by several stages appears once.
+A stage's options are the fields of its config dataclass (keras_sb/training/config.py), so
+defaults and help live in one place; ``classifier`` also takes each part's options with the
+part's name in front (``--finetune-epochs``). Parsing imports no TensorFlow: the stage's modules
+load once the arguments are known (keras_sb/stage_runner.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
+import difflib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
-import tensorflow as tf
+import keras_sb
+from keras_sb import app_cli, commands
+from keras_sb.training.config import (
+    PARTS,
+    ClassifierPipelineConfig,
+    EvaluateConfig,
+    ExportConfig,
+    FinetuneConfig,
+    KnnConfig,
+    LinprobeConfig,
+    PretrainConfig,
+    flag_fields,
+    part_options,
+)
 
-from keras_sb.data import DataError
-from keras_sb.threads import share_cores_between_halves
-from keras_sb.training.callbacks import TrainingDiverged
-from keras_sb.training.classifier_pipeline import ClassifierPipelineConfig, classifier_pipeline
-from keras_sb.training.distribute import Cluster
-from keras_sb.training.evaluate import EvaluateConfig, evaluate
-from keras_sb.training.export_stage import ExportConfig, export
-from keras_sb.training.knn_probe import KnnConfig, knn_probe
-from keras_sb.training.pretrain import PretrainConfig, pretrain
-from keras_sb.training.run_folder import RunFolderError
-from keras_sb.training.supervised import FinetuneConfig, LinprobeConfig, train_classifier
 
-STAGES: dict[str, tuple[type, Callable]] = {
-    "pretrain": (PretrainConfig, pretrain),
-    "finetune": (FinetuneConfig, train_classifier),
-    "linprobe": (LinprobeConfig, train_classifier),
-    "knn": (KnnConfig, knn_probe),
-    "evaluate": (EvaluateConfig, evaluate),
-    "export": (ExportConfig, export),
-    "classifier": (ClassifierPipelineConfig, classifier_pipeline),
+class Stage(NamedTuple):
+    config: type
+    run: str  # "module:function", imported once the arguments are parsed
+    summary: str
+
+
+STAGES = {
+    "pretrain": Stage(PretrainConfig, "keras_sb.training.pretrain:pretrain",
+                      "train the pretext model (split-brain autoencoder) on unlabelled images"),
+    "finetune": Stage(FinetuneConfig, "keras_sb.training.supervised:train_classifier",
+                      "train a classifier on labelled images from a pretraining run (or random "
+                      "weights)"),
+    "linprobe": Stage(LinprobeConfig, "keras_sb.training.supervised:train_classifier",
+                      "train a linear classifier on a pretraining run's frozen features"),
+    "knn": Stage(KnnConfig, "keras_sb.training.knn_probe:knn_probe",
+                 "score a k-nearest-neighbour vote of frozen features (no training)"),
+    "evaluate": Stage(EvaluateConfig, "keras_sb.training.evaluate:evaluate",
+                      "score a classifier on labelled images: report.json, confusion.png"),
+    "export": Stage(ExportConfig, "keras_sb.training.export_stage:export",
+                    "write a classifier as a TensorFlow SavedModel for TF Serving"),
+    "classifier": Stage(ClassifierPipelineConfig,
+                        "keras_sb.training.classifier_pipeline:classifier_pipeline",
+                        "pretrain, then finetune (or linprobe) from it: a classifier in one "
+                        "command"),
 }
+DEMO = "demo"
+DEMO_SUMMARY = "serve the web demo of a classifier or pretraining run"
+PART_SEPARATOR = ":"  # in the parsed names of the classifier's part options: "finetune:epochs"
 
 
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def flag_fields(config_cls: type) -> list[dataclasses.Field]:
-    """The fields of a stage's config that are flags (those with ``--help`` text)."""
-    return [f for f in dataclasses.fields(config_cls) if "help" in f.metadata]
+def shown_default(f: dataclasses.Field) -> str:
+    """`` (default: X)`` for the help of option ``f``; nothing when its help text already says
+    it or there is nothing to show (an empty string)."""
+    if f.default == "" or "default" in f.metadata["help"]:
+        return ""
+    return f" (default: {f.default:g})" if isinstance(f.default, float) else \
+        f" (default: {f.default})"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train.py",
-        description="keras-sb: split-brain autoencoder pretraining and evaluation. "
-        "Defaults differing between stages are listed per stage.",
-    )
-    parser.add_argument("--stage", choices=list(STAGES), default="pretrain",
-                        help="protocol to run (default: pretrain)")
-    fields: dict[str, list[tuple[str, dataclasses.Field]]] = {}
-    for stage, (config_cls, _) in STAGES.items():
-        for f in flag_fields(config_cls):
-            fields.setdefault(f.name, []).append((stage, f))
-    for name, uses in fields.items():
-        first = uses[0][1]
-        defaults = {stage: f.default for stage, f in uses}
-        if len(set(map(repr, defaults.values()))) == 1:
-            shown = f"default: {first.default!r}"
-        else:
-            shown = "defaults: " + ", ".join(f"{s} {d!r}" for s, d in defaults.items())
-        kwargs = {"default": argparse.SUPPRESS, "help": f"{first.metadata['help']} ({shown})"}
-        if first.type in ("bool", bool):
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["type"] = {"int": int, "float": float, "str": str}[first.type]
-            kwargs["choices"] = first.metadata.get("choices")
-        parser.add_argument(_flag(name), **kwargs)
-    return parser
+def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, f: dataclasses.Field,
+               name: str = "", dest: str = "") -> None:
+    """Declare config field ``f`` as option ``name`` (default: from the field's name); left
+    out, it stays out of the parsed arguments, so the config's default applies."""
+    kwargs = {"default": argparse.SUPPRESS, "dest": dest or f.name,
+              "help": f.metadata["help"] + shown_default(f)}
+    if f.type in ("bool", bool):
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs["type"] = {"int": int, "float": float, "str": str}[str(f.type)]
+        kwargs["choices"] = f.metadata.get("choices")
+        kwargs["metavar"] = None if kwargs["choices"] else f.name.upper()
+    parser.add_argument(name or flag(f.name), **kwargs)
 
 
-# The stages that train on several workers (TF_CONFIG); the others run once, on one machine.
-DISTRIBUTED = ("pretrain", "finetune", "linprobe", "classifier")
-# How TensorFlow's collective ops fail when a worker dies (its coordination service notices).
-WORKER_LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-               tf.errors.AbortedError, tf.errors.CancelledError)
+def add_part_options(parser: argparse.ArgumentParser) -> None:
+    """The classifier command's options for its parts: ``--PART-NAME`` for each option of the
+    part's stage that the command does not set itself (``part_options``)."""
+    for part in PARTS:
+        group = parser.add_argument_group(
+            f"{part} options", f"passed on to the {part} part (defaults: those of "
+            f"{commands.command(part)}){'' if part == 'pretrain' else ', with --then ' + part}")
+        for f in part_options(part):
+            add_option(group, f, f"--{part}{flag(f.name)[1:]}", f"{part}{PART_SEPARATOR}{f.name}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv``, run the stage; returns the process exit code."""
-    args = vars(build_parser().parse_args(argv))
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # a line per collective op
-    share_cores_between_halves()
-    stage = args.pop("stage")
-    config_cls, run_stage = STAGES[stage]
-    unknown = sorted(set(args) - {f.name for f in flag_fields(config_cls)})
+def as_subcommand(argv: list[str]) -> list[str]:
+    """``train.py``'s form, ``[--stage STAGE] options``, as ``STAGE options``."""
+    if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help", "--version"):
+        return argv  # a stage first (argparse names an unknown one)
+    for i, arg in enumerate(argv):
+        if arg == "--stage" and i + 1 < len(argv):
+            return [argv[i + 1], *argv[:i], *argv[i + 2:]]
+        if arg.startswith("--stage="):
+            return [arg.partition("=")[2], *argv[:i], *argv[i + 1:]]
+    return ["pretrain", *argv]
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The top-level parser: takes ``train.py``'s form too (:func:`as_subcommand`)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(as_subcommand(argv), namespace)
+
+
+def build_parsers() -> tuple[CommandParser, dict[str, argparse.ArgumentParser]]:
+    """The command's parser and its stages' (``demo`` included), spelled as
+    :func:`keras_sb.commands.use` set."""
+    spelling = commands.current()
+    stage_arg = "--stage STAGE" if spelling.stage_flag else "STAGE"
+    parser = CommandParser(
+        prog=spelling.stages, usage=f"%(prog)s {stage_arg} [options]\n       %(prog)s --version",
+        description="keras-sb: split-brain autoencoder pretraining, classifiers on few labels, "
+        f"and their demo. '{commands.command('STAGE')} --help' lists a stage's options.")
+    parser.add_argument("--version", action="version", version=f"keras-sb {keras_sb.__version__}")
+    subparsers = parser.add_subparsers(dest="stage", title="stages", metavar="STAGE",
+                                       parser_class=argparse.ArgumentParser)
+    parsers = {}
+    for name, stage in STAGES.items():
+        parsers[name] = subparsers.add_parser(
+            name, help=stage.summary, description=stage.summary[0].upper() + stage.summary[1:],
+            prog=commands.command(name), usage="%(prog)s [options]")
+        for f in flag_fields(stage.config):
+            add_option(parsers[name], f)
+    add_part_options(parsers["classifier"])
+    parsers[DEMO] = app_cli.add_arguments(subparsers.add_parser(
+        DEMO, help=DEMO_SUMMARY, description=app_cli.DESCRIPTION,
+        prog=commands.command(DEMO), usage="%(prog)s [options]"))
+    return parser, parsers
+
+
+def build_parser() -> CommandParser:
+    return build_parsers()[0]
+
+
+def unknown_options(extras: list[str], stage: str) -> str:
+    """The error message for arguments ``stage`` does not take: the stages they belong to, or
+    the closest of its own options."""
+    own = [flag(f.name) for f in flag_fields(STAGES[stage].config)] if stage in STAGES else []
+    name = extras[0].partition("=")[0]
+    elsewhere = [other for other, s in STAGES.items()
+                 if name in (flag(f.name) for f in flag_fields(s.config))]
+    if elsewhere:
+        hint = f"{name} does not apply to {stage} (an option of {', '.join(elsewhere)})"
+        return hint + (": the classifier's parts take --PART" + name[1:]
+                       if stage == "classifier" else "")
+    close = difflib.get_close_matches(name, own, n=1)
+    return f"unrecognized arguments: {' '.join(extras)}" + (
+        f" (did you mean {close[0]}?)" if close else "")
+
+
+class UsageError(Exception):
+    """Arguments the stage's parser (``args[0]``) refuses, with a message (``args[1]``)."""
+
+
+def parse(argv: Sequence[str]) -> tuple[str, dict]:
+    """``(stage, settings)``: the stage's config fields given on the command line; the
+    classifier's part options gathered in ``settings['settings']``. Values argparse refuses
+    exit (status 2); options the stage does not take, or a required one left out, raise
+    UsageError."""
+    parser, parsers = build_parsers()
+    args, extras = parser.parse_known_args(argv)
+    settings = vars(args)
+    stage = settings.pop("stage")
+    if extras:
+        raise UsageError(parsers[stage], unknown_options(extras, stage))
+    if stage in STAGES:
+        for f in flag_fields(STAGES[stage].config):
+            if f.metadata.get("required") and f.name not in settings:
+                raise UsageError(parsers[stage],
+                                 f"{flag(f.name)} is required: {f.metadata['help']}")
+    for name in [name for name in settings if PART_SEPARATOR in name]:
+        part, _, field = name.partition(PART_SEPARATOR)
+        settings.setdefault("settings", {}).setdefault(part, {})[field] = settings.pop(name)
+    return stage, settings
+
+
+def main(argv: Sequence[str] | None = None, spelling: str = "keras-sb") -> int:
+    """Parse ``argv`` (the command's arguments) and run the stage; returns the exit status.
+    ``spelling``: how the user ran the command (keras_sb.commands.SPELLINGS), which usage
+    lines and printed next steps repeat. No arguments: the help."""
+    commands.use(commands.SPELLINGS[spelling])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        build_parser().print_help()
+        return 0
     try:
-        if unknown:
-            raise ValueError(f"{', '.join(map(_flag, unknown))} does not apply to --stage {stage}")
-        if stage not in DISTRIBUTED and Cluster.from_environment().workers > 1:
-            raise ValueError(f"--stage {stage} runs on one machine, but TF_CONFIG lists several "
-                             "workers: run it once, without TF_CONFIG")
-        config = config_cls(**args)
-        run_stage(config)
-    except (ValueError, DataError, RunFolderError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        stage, settings = parse(argv)
+    except UsageError as error:
+        stage_parser, message = error.args
+        stage_parser.print_usage(sys.stderr)
+        print(f"{stage_parser.prog}: error: {message}", file=sys.stderr)
         return 2
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:  # a full disk, a folder that became unwritable, ...
-        print(f"error: {error}. What was saved before stays usable: rerun the same command "
-              "to resume.", file=sys.stderr)
-        return 1
-    except WORKER_LOST as error:
-        print(f"error: another worker of this multi-worker job stopped or cannot be reached "
-              f"({type(error).__name__}: {str(error).splitlines()[0][:300]}). Rerun the same "
-              "command on every worker to resume from the last finished epoch.",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nInterrupted. Rerun the same command to resume from the last finished epoch.",
-              file=sys.stderr)
-        return 130
-    return 0
+    if stage == DEMO:
+        return app_cli.serve_demo(argparse.Namespace(**settings))
+    keras_sb.load()  # TensorFlow, quietly
+    from keras_sb import stage_runner
+
+    return stage_runner.run(stage, STAGES[stage].config, STAGES[stage].run, settings)

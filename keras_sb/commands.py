@@ -31,6 +31,10 @@ def use(spelling: Spelling) -> None:
     _current = spelling
 
 
+def current() -> Spelling:
+    return _current
+
+
 def command(stage: str) -> str:
     """The command that runs ``stage`` ("demo" included), spelled as the user's was."""
     if stage == "demo":

@@ -12,3 +12,9 @@ DEFAULT_MODEL = str(_PACKAGE / "default_model" / "classifier.keras")
 COLOR_SPACES = ("lab", "rgb", "lab_distort")
 HEADS = ("shallow", "mlp")
 STRATEGIES = ("auto", "default", "mirrored", "one_device", "multi_worker")
+
+# The web demo's server (keras_sb/demo.py).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_MAX_UPLOAD_MB = 20.0
+DEFAULT_CACHE_QUOTA_MB = 512.0
+DEFAULT_UPLOADS_PER_MINUTE = 10

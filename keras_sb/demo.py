@@ -41,6 +41,12 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keras_sb.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
+from keras_sb.constants import (
+    DEFAULT_CACHE_QUOTA_MB,
+    DEFAULT_HOST,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_UPLOADS_PER_MINUTE,
+)
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models import DEFAULT_MODEL
 from keras_sb.models.classifier import SplitBrainClassifier
@@ -67,10 +73,6 @@ EMPTY_STATUS = "Upload an image or pick one of the examples."
 # The one answer to a /classify call naming anything but an upload or an example.
 NOT_AN_UPLOAD = ("⚠️ **Could not use this file:** only images uploaded to this page, or its "
                  "examples, are read. Upload the image again.")
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_MAX_UPLOAD_MB = 20.0
-DEFAULT_CACHE_QUOTA_MB = 512.0
-DEFAULT_UPLOADS_PER_MINUTE = 10
 MB = 1024 * 1024  # Gradio's "mb"
 UPLOAD_ROUTE = "/gradio_api/upload"
 MULTIPART_OVERHEAD = 64 * 1024  # room for the form's headers around one file of the upload limit

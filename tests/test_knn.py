@@ -52,4 +52,4 @@ def test_knn_flags_are_checked(tmp_path, capsys):
     assert main(["--stage", "knn", "--k", "0", "--out", str(tmp_path / "k")]) == 2
     assert "--k must be at least 1" in capsys.readouterr().err
     assert main(["--stage", "knn", "--epochs", "3", "--out", str(tmp_path / "k")]) == 2
-    assert "does not apply to --stage knn" in capsys.readouterr().err
+    assert "--epochs does not apply to knn" in capsys.readouterr().err

@@ -30,6 +30,8 @@ NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "runs", "build", "dist", "*
                                     "__pycache__", ".pytest_cache", ".ruff_cache")
 RUNTIME = ["tensorflow", "keras", "gradio", "numpy", "pillow", "tensorboard"]
 TEST_ONLY = ["pytest", "playwright", "tensorflow-io"]
+SCRIPTS = {"keras-sb": "keras_sb_cli:main", "keras-sb-train": "keras_sb_cli:train",
+           "keras-sb-demo": "keras_sb_cli:demo"}
 
 
 def requirement_name(line: str) -> str:
@@ -68,7 +70,8 @@ def test_wheel_holds_the_package_and_its_data(wheel):
     names = set(wheel.namelist())
     assert wheel.filename.endswith(f"keras_sb-{keras_sb.__version__}-py3-none-any.whl")
     tops = {name.split("/")[0] for name in names}
-    assert tops == {"keras_sb", f"keras_sb-{keras_sb.__version__}.dist-info"}  # no runs/ etc.
+    assert tops == {"keras_sb", "keras_sb_cli.py",  # no runs/ etc.
+                    f"keras_sb-{keras_sb.__version__}.dist-info"}
     modules = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
     assert modules <= names
     assert {"keras_sb/cli.py", "keras_sb/__main__.py", "keras_sb/app_cli.py",
@@ -93,8 +96,8 @@ def test_wheel_holds_the_package_and_its_data(wheel):
 def test_wheel_metadata_and_entry_points(wheel):
     entry_points = dist_info(wheel, "entry_points.txt")
     assert "[console_scripts]" in entry_points
-    assert re.search(r"^keras-sb-train = keras_sb\.cli:main$", entry_points, re.M)
-    assert re.search(r"^keras-sb-demo = keras_sb\.app_cli:main$", entry_points, re.M)
+    for command, function in SCRIPTS.items():
+        assert re.search(rf"^{command} = {re.escape(function)}$", entry_points, re.M)
     metadata = Parser().parsestr(dist_info(wheel, "METADATA"))
     assert (metadata["Name"], metadata["Version"]) == ("keras-sb", keras_sb.__version__)
     requires = metadata.get_all("Requires-Dist")
@@ -114,8 +117,7 @@ def test_declared_dependencies_match_requirements_txt():
     declared = project["dependencies"] + project["optional-dependencies"]["test"]
     assert sorted(map(normalise, declared)) == sorted(map(normalise, lines))
     assert [requirement_name(d) for d in project["dependencies"]] == RUNTIME
-    assert project["scripts"] == {"keras-sb-train": "keras_sb.cli:main",
-                                  "keras-sb-demo": "keras_sb.app_cli:main"}
+    assert project["scripts"] == SCRIPTS
     assert project["dynamic"] == ["version"]
 
 
@@ -130,7 +132,7 @@ def test_python_m_keras_sb_is_the_training_cli(tmp_path):
     result = subprocess.run([sys.executable, "-m", "keras_sb", "--help"], cwd=tmp_path,
                             env=checkout_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "--stage" in result.stdout and "pretrain" in result.stdout
+    assert "python -m keras_sb STAGE" in result.stdout and "pretrain" in result.stdout
     assert result.stderr == ""  # TensorFlow's start-up lines stay muted
 
 
@@ -184,7 +186,8 @@ def test_installed_package_and_commands(installed, tmp_path):
     module, sample, model = map(Path, result.stdout.split())
     assert installed in module.parents and installed in sample.parents  # not the checkout
     assert model.is_file() and (sample / "supervised" / "val").is_dir()
-    for command, expected in (("keras-sb-train", "--stage"), ("keras-sb-demo", "--max-upload-mb")):
+    for command, expected in (("keras-sb", "classifier"), ("keras-sb-train", "--stage"),
+                              ("keras-sb-demo", "--max-upload-mb")):
         result = run_installed(installed, [command, "--help"], tmp_path)
         assert result.returncode == 0, result.stderr
         assert expected in result.stdout

@@ -33,7 +33,7 @@ def read_log(run: Path) -> list[dict]:
 
 def test_help_explains_every_pretrain_flag(capsys):
     with pytest.raises(SystemExit):
-        main(["--help"])
+        main(["pretrain", "--help"])
     text = capsys.readouterr().out
     for flag in ("--data", "--encoder", "--color-space", "--l-bins", "--ab-bins", "--epochs",
                  "--batch-size", "--learning-rate", "--lr-decay", "--out", "--strategy",
