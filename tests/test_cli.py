@@ -1,0 +1,184 @@
+"""The keras-sb command line: subcommands and their help, train.py's form, argument errors,
+the classifier's part options, checks before long work, and parsing without TensorFlow."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import keras_sb
+from keras_sb import commands
+from keras_sb.cli import STAGES, as_subcommand, main, parse
+from keras_sb.constants import SAMPLE_DATA
+from keras_sb.training.classifier_pipeline import flag_renamer
+from keras_sb.training.config import (
+    PARTS,
+    ClassifierPipelineConfig,
+    EvaluateConfig,
+    flag_fields,
+    part_options,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def help_text(capsys, argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.fixture(autouse=True)
+def default_spelling():
+    yield
+    commands.use(commands.SPELLINGS["keras-sb"])
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_each_stage_lists_only_its_own_options(stage, capsys):
+    text = help_text(capsys, [stage, "--help"])
+    assert text.startswith(f"usage: keras-sb {stage} [options]\n")
+    own = {"--" + f.name.replace("_", "-") for f in flag_fields(STAGES[stage].config)}
+    for other in STAGES.values():
+        for f in flag_fields(other.config):
+            name = "--" + f.name.replace("_", "-")
+            assert (f"  {name} " in text or f"  {name}," in text) == (name in own), name
+    assert "(default: '')" not in text and SAMPLE_DATA not in text
+    assert "site-packages" not in text and "finetune/linprobe" not in text
+
+
+def test_no_arguments_print_the_stages_and_version(capsys):
+    assert main([]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: keras-sb STAGE [options]") and all(s in text for s in STAGES)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == f"keras-sb {keras_sb.__version__}\n"
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--stage", "knn", "--k", "3"], ["knn", "--k", "3"]),
+    (["--model", "x", "--stage=evaluate"], ["evaluate", "--model", "x"]),
+    (["--epochs", "2"], ["pretrain", "--epochs", "2"]),  # train.py's default stage
+    (["finetune", "--epochs", "2"], ["finetune", "--epochs", "2"]),
+])
+def test_train_py_form_is_the_subcommand(argv, expected):
+    assert as_subcommand(argv) == expected
+    assert parse(argv) == parse(expected)
+
+
+def test_train_py_spelling_in_usage_and_next_steps(capsys):
+    with pytest.raises(SystemExit):
+        main(["--stage", "knn", "--help"], spelling="python train.py")
+    assert capsys.readouterr().out.startswith("usage: python train.py --stage knn [options]")
+    assert commands.command("export") == "python train.py --stage export"
+    assert commands.command("demo") == "python app.py"
+    commands.use(commands.SPELLINGS["keras-sb"])
+    assert (commands.command("export"), commands.command("demo")) == ("keras-sb export",
+                                                                     "keras-sb demo")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["evaluate", "--epochs", "3", "--model", "m"],
+     "--epochs does not apply to evaluate (an option of pretrain, finetune, linprobe)"),
+    (["pretrain", "--epocs", "3"], "unrecognized arguments: --epocs 3 (did you mean --epochs?)"),
+    (["classifier", "--learning-rate", "0.1"], "take --PART-learning-rate"),
+    (["export", "--out", "x"], "--model is required"),
+])
+def test_argument_errors_are_one_usage_line_and_a_message(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.splitlines()) == 2, err
+
+
+def test_an_unknown_stage_is_named():
+    with pytest.raises(SystemExit) as exited:
+        main(["pretrian"])
+    assert exited.value.code == 2
+
+
+def test_classifier_takes_every_option_of_its_parts(capsys):
+    text = help_text(capsys, ["classifier", "--help"])
+    for part in PARTS:
+        options = part_options(part)
+        assert options
+        for f in options:
+            assert f"--{part}-{f.name.replace('_', '-')}" in text
+    names = {f.name for f in part_options("finetune")}
+    assert {"epochs", "learning_rate", "patience", "head"} <= names
+    assert not names & {"data", "out", "init", "seed", "encoder", "width"}  # set by the command
+    stage, settings = parse(["classifier", "--pretrain-epochs", "1", "--finetune-epochs", "3",
+                             "--finetune-learning-rate", "1e-4", "--finetune-freeze-encoders"])
+    assert settings["settings"] == {"pretrain": {"epochs": 1}, "finetune": {
+        "epochs": 3, "learning_rate": 1e-4, "freeze_encoders": True}}
+    config = ClassifierPipelineConfig(**settings)
+    assert config.pretraining().epochs == 1
+    classifier = config.classifier("random")
+    assert (classifier.epochs, classifier.learning_rate, classifier.freeze_encoders) == (3, 1e-4,
+                                                                                    True)
+
+
+def test_classifier_refuses_the_other_parts_options():
+    with pytest.raises(ValueError, match="--linprobe-epochs apply to --then linprobe"):
+        ClassifierPipelineConfig(settings={"linprobe": {"epochs": 3}})
+
+
+def test_part_messages_name_the_classifiers_options():
+    rename = flag_renamer("finetune")
+    assert (rename("pass more --epochs, or --overwrite; --out x --top-k 3 --epochs-x")
+            == "pass more --finetune-epochs, or --finetune-overwrite; --out x "
+               "--finetune-top-k 3 --epochs-x")
+
+
+@pytest.fixture
+def labelled(tmp_path) -> Path:
+    """Plain <class>/ folders: the shipped sample's training images."""
+    return Path(shutil.copytree(Path(SAMPLE_DATA) / "supervised" / "train", tmp_path / "lab"))
+
+
+@pytest.mark.parametrize(("labels_per_class", "message"), [
+    ("30", "--labels-per-class 30"), ("0", "a classifier needs at least 2 class subfolders")])
+def test_classifier_checks_the_labelled_images_before_pretraining(
+        labels_per_class, message, labelled, tiny_unlabelled, tmp_path, capsys):
+    if labels_per_class == "0":
+        for extra in sorted(labelled.iterdir())[1:]:
+            shutil.rmtree(extra)
+    out = tmp_path / "mine"
+    assert main(["classifier", "--data", str(tiny_unlabelled), "--labelled", str(labelled),
+                 "--labels-per-class", labels_per_class, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # nothing pretrained, nothing written
+
+
+def test_evaluate_scores_a_class_folder_into_a_report_named_after_it(tmp_path):
+    test_set = Path(SAMPLE_DATA) / "supervised" / "val"
+    config = EvaluateConfig(model=str(tmp_path / "best.keras"), data=str(test_set))
+    assert (config.split, Path(config.out)) == ("train", tmp_path / "eval-val")
+    layout = EvaluateConfig(model=str(tmp_path), data=SAMPLE_DATA)
+    assert (layout.split, Path(layout.out)) == ("val", tmp_path / "eval-val")
+    folder = tmp_path / "holiday_photos"
+    shutil.copytree(test_set, folder)
+    assert main(["evaluate", "--model", keras_sb.DEFAULT_MODEL, "--data", str(folder),
+                 "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.json").is_file()
+    assert Path(EvaluateConfig(model=str(tmp_path), data=str(folder)).out).name == \
+        "eval-holiday_photos"
+
+
+def test_parsing_imports_no_tensorflow():
+    """--help and argument errors answer before TensorFlow loads (keras_sb_cli defers it)."""
+    code = ("import sys, keras_sb_cli\n"
+            "parser, parsers = keras_sb_cli.cli.build_parsers()\n"
+            "texts = [p.format_help() for p in parsers.values()]\n"
+            "keras_sb_cli.cli.parse(['classifier', '--finetune-epochs', '3'])\n"
+            "assert keras_sb_cli.cli.main(['evaluate', '--epochs', '3']) == 2\n"
+            "loaded = sorted({'tensorflow', 'keras', 'gradio'} & set(sys.modules))\n"
+            "print(loaded, len(texts))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == f"[] {len(STAGES) + 1}"
+
