@@ -10,6 +10,7 @@ import sys
 
 import tensorflow as tf
 
+from keras_sb.commands import command
 from keras_sb.data import DataError
 from keras_sb.threads import share_cores_between_halves
 from keras_sb.training.callbacks import TrainingDiverged
@@ -33,8 +34,8 @@ def run(stage: str, config_cls: type, function: str, settings: dict) -> int:
     module, _, name = function.partition(":")
     try:
         if stage not in DISTRIBUTED and Cluster.from_environment().workers > 1:
-            raise ValueError(f"{stage} runs on one machine, but TF_CONFIG lists several "
-                             "workers: run it once, without TF_CONFIG")
+            raise ValueError(f"{command(stage)} runs on one machine, but TF_CONFIG lists "
+                             "several workers: run it once, without TF_CONFIG")
         getattr(importlib.import_module(module), name)(config_cls(**settings))
     except (ValueError, DataError, RunFolderError) as error:
         print(f"error: {error}", file=sys.stderr)

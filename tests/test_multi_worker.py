@@ -199,4 +199,4 @@ def test_one_machine_stages_refuse_a_cluster(monkeypatch, capsys):
 
     monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 0))
     assert main(["--stage", "knn"]) == 2
-    assert "--stage knn runs on one machine" in capsys.readouterr().err
+    assert "keras-sb knn runs on one machine" in capsys.readouterr().err
