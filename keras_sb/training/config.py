@@ -255,6 +255,11 @@ class SupervisedConfig(InitConfig, RunConfig):
         self.check_run()
         self.resolve_init()
 
+    @property
+    def uses_unlabelled(self) -> bool:
+        """Whether unlabelled photos join the training (``FinetuneConfig``'s options)."""
+        return False
+
 
 @dataclass
 class FinetuneConfig(SupervisedConfig):
@@ -268,6 +273,49 @@ class FinetuneConfig(SupervisedConfig):
     epochs: int = opt(30, EPOCHS_HELP, minimum=1)
     patience: int = opt(8, PATIENCE_HELP, minimum=0)
     stage: str = fixed("finetune")
+    # keras_sb.training.semi_supervised
+    unlabelled: str = opt("", "unlabelled photos also trained on with --pretext-weight or "
+                          "--pseudo-label-threshold: a folder of images or a layout with "
+                          "unsupervised/ (default: --data's unsupervised/, when it has one); "
+                          "keep the held-out and val images out of it", resume=True)
+    pretext_weight: float = opt(0.0, "weight of the split-brain pretext loss on each step's "
+                                "labelled and unlabelled images, added to the classification "
+                                "loss (S4L; 0: off)", resume=True, minimum=0)
+    pseudo_label_threshold: float = opt(0.0, "confidence from which the prediction on an "
+                                        "unlabelled image's weak view (crop, flip) labels its "
+                                        "strong view (FixMatch uses 0.95; 0: off)",
+                                        resume=True, minimum=0, below=1)
+    pseudo_label_weight: float = opt(1.0, "weight of the pseudo-label loss", resume=True,
+                                     minimum=0)
+    unlabelled_ratio: int = opt(1, "unlabelled images per labelled image in each step "
+                                "(FixMatch's mu)", resume=True, minimum=1)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.resolve_unlabelled()
+
+    @property
+    def uses_unlabelled(self) -> bool:
+        return self.pretext_weight > 0 or self.pseudo_label_threshold > 0
+
+    def resolve_unlabelled(self) -> None:
+        """Check the semi-supervised options; ``--unlabelled`` becomes an absolute path
+        (``--data`` when that has an unsupervised/ folder and none is given)."""
+        if not self.uses_unlabelled:
+            if self.unlabelled:
+                raise ValueError("--unlabelled is only used with --pretext-weight or "
+                                 "--pseudo-label-threshold")
+            return
+        if self.freeze_encoders:
+            raise ValueError("--pretext-weight and --pseudo-label-threshold train the "
+                             "backbones: they do not go with --freeze-encoders")
+        if not self.unlabelled:
+            if not (Path(self.data) / "unsupervised").is_dir():
+                raise ValueError(f"--pretext-weight and --pseudo-label-threshold need "
+                                 f"unlabelled photos, and --data {self.data} has no "
+                                 "unsupervised/ folder: give --unlabelled FOLDER")
+            self.unlabelled = self.data
+        self.unlabelled = str(Path(self.unlabelled).expanduser().resolve())
 
 
 @dataclass

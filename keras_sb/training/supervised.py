@@ -40,6 +40,7 @@ from keras_sb.training.config import (  # noqa: F401  (the stages' settings, als
 from keras_sb.training.distribute import Cluster, is_multi_worker
 from keras_sb.training.precision import training_precision
 from keras_sb.training.run_folder import RunFolderError
+from keras_sb.training.semi_supervised import SemiSupervisedTrainer, semi_supervised_dataset
 from keras_sb.training.stage import TrainingStage
 
 log = logging.getLogger("keras_sb")
@@ -131,6 +132,12 @@ class ClassifierTraining(TrainingStage):
                  len(self.holdout_source),
                  self.test_source.description if self.test_source else
                  "the held-out images (the data has no val split)")
+        self.unlabelled_source = None
+        if config.uses_unlabelled:
+            self.unlabelled_source = open_images(config.unlabelled, "unlabelled", validate=False)
+            log.info("Also training on %s (--pretext-weight %g, --pseudo-label-threshold %g).",
+                     self.unlabelled_source.description, config.pretext_weight,
+                     config.pseudo_label_threshold)
 
     def check_inputs(self) -> None:
         """``--feature-layer`` must be a stage of the backbone, and the ``--init`` checkpoint
@@ -144,6 +151,10 @@ class ClassifierTraining(TrainingStage):
                 backbone.stage_model(config.feature_layer)
             except ValueError as error:
                 raise ValueError(f"--feature-layer: {error}, or {LOGITS}") from None
+        if self.unlabelled_source and self.cluster:
+            raise ValueError("--pretext-weight and --pseudo-label-threshold train on one "
+                             "machine (with one or several devices), not yet on several "
+                             "workers: leave them out, or unset TF_CONFIG")
         if config.init == "random":
             return
         init = checkpoint_path(self.config.init, "--init").resolve()
@@ -153,21 +164,37 @@ class ClassifierTraining(TrainingStage):
 
     def build_model(self) -> SplitBrainClassifier:
         config, names = self.config, self.train_source.class_names
-        model = SplitBrainClassifier(config.load_backbone(), len(names), names, config.head,
+        pretext = config.load_backbone()
+        model = SplitBrainClassifier(pretext, len(names), names, config.head,
                                      config.feature_layer, config.feature_dims,
                                      config.freeze_encoders)
         self.extractor, self.head = split_at_features(model)
+        self.joint = None
+        if self.unlabelled_source:  # trains the classifier and the pretext model it shares
+            self.joint = SemiSupervisedTrainer(model, pretext, config.pretext_weight,
+                                               config.pseudo_label_threshold,
+                                               config.pseudo_label_weight, config.top_k)
+            self.joint.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         if config.freeze_encoders:
             compile_classifier(self.head, config.learning_rate, config.top_k)
         return compile_classifier(model, config.learning_rate, config.top_k)
 
     def trained_part(self, model: SplitBrainClassifier) -> keras.Model:
-        """With frozen backbones only the head trains, on features computed once."""
+        """With frozen backbones only the head trains, on features computed once; with
+        unlabelled photos, the classifier and the pretext model together."""
+        if self.joint:
+            return self.joint
         return self.head if self.config.freeze_encoders else model
 
     def datasets(self, model: SplitBrainClassifier, batch_size: int, shard: Cluster):
         config = self.config
         train, holdout = shard.shard(self.train_source), shard.shard(self.holdout_source)
+        if self.joint:
+            return (semi_supervised_dataset(
+                        train, self.unlabelled_source, model.task, config.image_size,
+                        batch_size, config.seed, config.unlabelled_ratio,
+                        config.pseudo_label_threshold > 0, config.pretext_weight > 0),
+                    labelled_dataset(holdout, config.image_size, batch_size, False, 0))
         if not config.freeze_encoders:
             return (labelled_dataset(train, config.image_size, batch_size, True, config.seed),
                     labelled_dataset(holdout, config.image_size, batch_size, False, 0))
