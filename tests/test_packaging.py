@@ -253,11 +253,12 @@ def test_python_api_doc_runs(installed, tmp_path):
 
 @pytest.mark.slow
 def test_python_api_doc_commands_run(installed, tmp_path):
-    """The doc's keras-sb-train lines, with the installed command (the keras-sb-demo line
-    serves until interrupted: test_installed_demo_serves)."""
+    """The doc's training lines, with the installed command (the demo line serves until
+    interrupted: test_installed_demo_serves)."""
     lines = [line.split("#")[0].strip() for block in code_blocks(API_DOC.read_text(), "bash")
              for line in block.splitlines()]
-    commands = [shlex.split(line) for line in lines if line.startswith("keras-sb-train ")]
+    commands = [shlex.split(line) for line in lines
+                if line.startswith("keras-sb ") and not line.startswith("keras-sb demo")]
     assert len(commands) >= 2
     for command in commands:
         result = run_installed(installed, command, tmp_path, timeout=600)
