@@ -6,7 +6,11 @@
 # Usage: DATA=../shared/data/imagenette96 bash scripts/reproduce_results.sh [PHASE ...]
 # PHASE: ablation (pretrain each objective 10 epochs; linear probe and kNN), budget (split_brain
 # for 40 epochs, probes of the epoch 5/10/20/40 snapshots), recipes (probe variants), finetune
-# (and ship the demo model); default: all four, in that order.
+# (and ship the demo model); default: all four, in that order. Not in the default: semi
+# (fine-tuning with the unlabelled photos: joint pretext objective, pseudo-labels, both; from
+# the 40-epoch pair and from random weights) and precision (finetune in bfloat16, against
+# the float32 runs of finetune). These two start JOBS (default 1) runs at a time in the
+# background, each logging to $R/logs/NAME.log, and wait for them at the end of the phase.
 # Protocol: 10 % of each class of supervised/train is held out to choose epochs and fit the
 # calibration; supervised/val is scored once per run. Seeds 0-2 are the three label draws
 # (and, for random init, the three initial weights).
@@ -17,6 +21,20 @@ R=${RUNS:-runs/results}
 SEEDS=${SEEDS:-0 1 2}
 PYTHON=${PYTHON:-python}
 train() { "$PYTHON" train.py --data "$DATA" --no-progress "$@"; }
+JOBS=${JOBS:-1}
+# train in the background, logging to $R/logs/NAME.log (NAME: the run folder's), at most JOBS
+# at once; a failed run is reported (see its log) and the others go on.
+train_bg() {
+  local out=${*: -1} name
+  name=$(basename "$out")
+  mkdir -p "$R/logs"
+  while (( $(jobs -rp | wc -l) >= JOBS )); do wait -n || echo "a run failed: see $R/logs/" >&2; done
+  echo "started $name (log: $R/logs/$name.log)"
+  train "$@" > "$R/logs/$name.log" 2>&1 &
+}
+finish_bg() {
+  while (( $(jobs -rp | wc -l) > 0 )); do wait -n || echo "a run failed: see $R/logs/" >&2; done
+}
 knn() { "$PYTHON" train.py --data "$DATA" --stage knn "$@"; }
 
 # Linear probe (conv3) and kNN of one initialisation at 20 labels per class and all labels.
@@ -87,6 +105,45 @@ recipes() {
       done
     done
   done
+}
+
+# Fine-tuning with the unlabelled photos (issue 21): the same methods and schedule from the
+# 40-epoch pair and from random weights, so that the table separates what pretraining adds
+# from what the unlabelled photos add. An epoch is one pass over the labelled images, so the
+# schedule is longer than finetune's (SEMI_SCHEDULE); its plain row is the control.
+semi() {
+  local schedule=${SEMI_SCHEDULE:---epochs 60 --patience 15 --lr-decay 0.97}
+  local -A inits=([random]=random [split_brain-e040]="$R/pretrain-split_brain-40/epoch_040.keras")
+  local methods=("plain" "joint --pretext-weight 1" "pseudo --pseudo-label-threshold 0.95"
+                 "joint_pseudo --pretext-weight 1 --pseudo-label-threshold 0.95")
+  for labels in 20 all; do
+    local n=$labels && [ "$labels" = all ] && n=0
+    for seed in $SEEDS; do
+      for name in "${!inits[@]}"; do
+        for method in "${methods[@]}"; do
+          read -r label flags <<< "$method"
+          # shellcheck disable=SC2086
+          train_bg --stage finetune --init "${inits[$name]}" --labels-per-class $n --seed $seed \
+            $schedule $flags --out "$R/semi-$label-$name-$labels-s$seed"
+        done
+      done
+    done
+  done
+  finish_bg
+}
+
+# finetune's runs from the 40-epoch pair again with --mixed-precision (bfloat16 on CPUs that
+# have it): the same results within noise?
+precision() {
+  for labels in 20 all; do
+    local n=$labels && [ "$labels" = all ] && n=0
+    for seed in $SEEDS; do
+      train_bg --stage finetune --init "$R/pretrain-split_brain-40/epoch_040.keras" \
+        --labels-per-class $n --seed $seed --mixed-precision \
+        --out "$R/bf16-finetune-split_brain-e040-$labels-s$seed"
+    done
+  done
+  finish_bg
 }
 
 for phase in "${@:-ablation budget recipes finetune}"; do
