@@ -123,8 +123,8 @@ class CommandParser(argparse.ArgumentParser):
 
 
 def build_parsers() -> tuple[CommandParser, dict[str, argparse.ArgumentParser]]:
-    """The command's parser and its stages' (``demo`` included), spelled as
-    :func:`keras_sb.commands.use` set."""
+    """The command's parser and its stages' (``demo`` included), spelled as the current
+    command (:func:`keras_sb.commands.spelled`)."""
     spelling = commands.current()
     stage_arg = "--stage STAGE" if spelling.stage_flag else "STAGE"
     parser = CommandParser(
@@ -198,8 +198,11 @@ def main(argv: Sequence[str] | None = None, spelling: str = "keras-sb") -> int:
     """Parse ``argv`` (the command's arguments) and run the stage; returns the exit status.
     ``spelling``: how the user ran the command (keras_sb.commands.SPELLINGS), which usage
     lines and printed next steps repeat. No arguments: the help."""
-    commands.use(commands.SPELLINGS[spelling])
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with commands.spelled(commands.SPELLINGS[spelling]):
+        return run(list(sys.argv[1:] if argv is None else argv))
+
+
+def run(argv: list[str]) -> int:
     if not argv:
         build_parser().print_help()
         return 0

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -25,10 +27,16 @@ SPELLINGS = {
 _current = SPELLINGS["keras-sb"]
 
 
-def use(spelling: Spelling) -> None:
-    """Spell the commands of later messages as ``spelling`` (the command line sets it)."""
+@contextlib.contextmanager
+def spelled(spelling: Spelling) -> Iterator[None]:
+    """Spell the commands of the messages written meanwhile as ``spelling`` (the command line
+    runs a command inside it)."""
     global _current
-    _current = spelling
+    before, _current = _current, spelling
+    try:
+        yield
+    finally:
+        _current = before
 
 
 def current() -> Spelling:

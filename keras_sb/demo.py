@@ -41,6 +41,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keras_sb.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
+from keras_sb.commands import command
 from keras_sb.constants import (
     DEFAULT_CACHE_QUOTA_MB,
     DEFAULT_HOST,
@@ -97,9 +98,13 @@ class Upload(NamedTuple):
 
 ImageSource = str | os.PathLike | Image.Image | Upload
 DemoModel = SplitBrainClassifier | SplitBrain
-NEXT_STEP = ("`python train.py --stage linprobe --init RUN` (a linear probe) or "
-             "`python train.py --stage finetune --init RUN` (fine-tuning), RUN being this "
-             "pretraining run folder or its .keras file")
+
+
+def next_step() -> str:
+    """How to train a classifier from a pretraining run, in the spelling of the command that
+    started the demo."""
+    return (f"`{command('linprobe')} --init RUN` (a linear probe) or `{command('finetune')} "
+            "--init RUN` (fine-tuning), RUN being this pretraining run folder or its .keras file")
 
 
 class ImageError(ValueError):
@@ -125,8 +130,9 @@ def load_model(path: str | os.PathLike, flag: str = "--model") -> DemoModel:
     model = load_checkpoint(path, keras.Model, flag)
     if not isinstance(model, SplitBrainClassifier | SplitBrain):
         raise CheckpointError(f"{flag} {checkpoint_path(path, flag)} holds a "
-                              f"{type(model).__name__}, not a SplitBrainClassifier (train.py "
-                              "--stage finetune or linprobe) or a SplitBrain (--stage pretrain)")
+                              f"{type(model).__name__}, not a SplitBrainClassifier (from "
+                              f"{command('finetune')} or linprobe) or a SplitBrain (from "
+                              f"{command('pretrain')})")
     return model
 
 
@@ -161,7 +167,7 @@ def check_pretext(model: SplitBrainClassifier, pretext: SplitBrain,
             f"--pretext {pretext_path} does not match --model {model_path}: the pretraining "
             f"model takes {theirs[0]}x{theirs[0]} images in colour space {theirs[1]}, the "
             f"classifier {ours[0]}x{ours[0]} images in {ours[1]}; give the pretraining run the "
-            "classifier was trained from (its train.py --init)")
+            "classifier was trained from (its --init)")
 
 
 def _colorizer(model: DemoModel, pretext: SplitBrain | None) -> DemoModel | None:
@@ -266,7 +272,7 @@ def analyse(model: DemoModel, source: ImageSource | None,
     status = f"Input: {note}." if note else f"Input: used as is ({size}x{size} RGB)."
     if isinstance(model, SplitBrain):
         status += (" This is a pretraining model: it predicts colours and lightness but names "
-                   f"no classes. To get a classifier, run {NEXT_STEP}.")
+                   f"no classes. To get a classifier, run {next_step()}.")
         return DemoOutput({}, panels(model, rgb, temperature), status)
     label = classify(model, rgb)
     colorizer = _colorizer(model, pretext)
@@ -330,7 +336,7 @@ A classifier on the features of both networks then names the image.
         return f"""{header}
 **Model** `{model_name}`: a **pretraining model** ({_backbones(model)}), trained without
 labels: the page shows its colorizations but names no classes. To get a classifier, run
-{NEXT_STEP}. Any image is brought to {size}x{size} as in evaluation."""
+{next_step()}. Any image is brought to {size}x{size} as in evaluation."""
     classes = ", ".join(model.class_names)
     backbone = model.backbone_config["config"]
     intro = f"""{header}

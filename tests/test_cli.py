@@ -31,12 +31,6 @@ def help_text(capsys, argv: list[str]) -> str:
     return capsys.readouterr().out
 
 
-@pytest.fixture(autouse=True)
-def default_spelling():
-    yield
-    commands.use(commands.SPELLINGS["keras-sb"])
-
-
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_each_stage_lists_only_its_own_options(stage, capsys):
     text = help_text(capsys, [stage, "--help"])
@@ -74,9 +68,9 @@ def test_train_py_spelling_in_usage_and_next_steps(capsys):
     with pytest.raises(SystemExit):
         main(["--stage", "knn", "--help"], spelling="python train.py")
     assert capsys.readouterr().out.startswith("usage: python train.py --stage knn [options]")
-    assert commands.command("export") == "python train.py --stage export"
-    assert commands.command("demo") == "python app.py"
-    commands.use(commands.SPELLINGS["keras-sb"])
+    with commands.spelled(commands.SPELLINGS["python train.py"]):
+        assert commands.command("export") == "python train.py --stage export"
+        assert commands.command("demo") == "python app.py"
     assert (commands.command("export"), commands.command("demo")) == ("keras-sb export",
                                                                      "keras-sb demo")
 

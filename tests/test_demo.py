@@ -193,8 +193,8 @@ def test_pretraining_model_shows_panels_and_no_classes(pretext_path):
     assert out.label == {}
     assert [caption for _, caption in out.gallery] == [PANELS[n] for n in GALLERY_PANELS]
     assert out.status.startswith("Input: used as is (96x96 RGB). This is a pretraining model")
-    assert "`python train.py --stage linprobe --init RUN`" in out.status
-    assert "`python train.py --stage finetune --init RUN`" in out.status
+    assert "`keras-sb linprobe --init RUN`" in out.status  # as the command that started it
+    assert "`keras-sb finetune --init RUN`" in out.status
 
 
 def test_probe_classifier_with_pretext_shows_classes_and_its_panels(probe, pretext):
@@ -244,8 +244,9 @@ def test_cli_refuses_missing_and_non_demo_models(tmp_path, capsys, probe_path):
     other = tmp_path / "other.keras"
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(other)
     assert app.main(["--model", str(other)]) == 2
-    assert (f"--model {other} holds a Sequential, not a SplitBrainClassifier (train.py --stage "
-            "finetune or linprobe) or a SplitBrain (--stage pretrain)") in capsys.readouterr().err
+    assert (f"--model {other} holds a Sequential, not a SplitBrainClassifier (from python "
+            "train.py --stage finetune or linprobe) or a SplitBrain (from python train.py --stage "
+            "pretrain)") in capsys.readouterr().err
     assert app.main(["--model", str(tmp_path)]) == 2  # a run folder without best.keras
     assert "holds no best.keras or last.keras" in capsys.readouterr().err
     assert app.main(["--model", str(probe_path), "--pretext", str(probe_path)]) == 2
