@@ -26,8 +26,11 @@ def checkpoint_path(path: str | Path, flag: str = "--model") -> Path:
     if path.is_dir():
         found = [path / name for name in ("best.keras", "last.keras") if (path / name).exists()]
         if not found:
+            runs = sorted(str(run) for run in path.iterdir() if (run / "best.keras").is_file())
+            hint = f" (it holds the runs {', '.join(runs)})" if runs else ""
             raise CheckpointError(f"{flag} {path} holds no best.keras or last.keras: give a "
-                                  ".keras checkpoint or the folder of a run that has trained")
+                                  ".keras checkpoint or the folder of a run that has trained"
+                                  f"{hint}")
         path = found[0]
     if not path.is_file():
         raise CheckpointError(f"{flag} {path} does not exist: give a .keras checkpoint or a run "

@@ -1,4 +1,4 @@
-"""``python -m keras_sb.local_cluster N [train.py options]``: N training workers on this
+"""``python -m keras_sb.local_cluster N STAGE [options]``: N training workers on this
 machine (127.0.0.1), each a ``python -m keras_sb`` process with its ``TF_CONFIG``.
 
 The same job as N machines running the same command (docs/distributed.md), to try
@@ -94,13 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m keras_sb.local_cluster",
         description="Run N multi-worker training processes on 127.0.0.1; the remaining "
-                    "arguments go to every worker's train.py (e.g. --stage pretrain ...).")
+                    "arguments go to every worker's keras-sb command (e.g. pretrain --data "
+                    "DIR ..., or --stage pretrain ... as for train.py).")
     parser.add_argument("workers", type=int, help="number of workers (at least 2)")
     parser.add_argument("--threads-per-worker", type=int, default=0,
                         help="TensorFlow threads per worker (default: TensorFlow's choice)")
     args, train_args = parser.parse_known_args(argv)
     if args.workers < 2:
-        parser.error("workers: give at least 2 (one worker is plain `python train.py`)")
+        parser.error("workers: give at least 2 (one worker is plain `keras-sb STAGE ...`)")
     workers = start_workers(args.workers, train_args, args.threads_per_worker)
     relays = [relay(w, i) for i, w in enumerate(workers)]
     previous = signal.signal(signal.SIGINT, lambda *_: signal_all(workers, signal.SIGINT))

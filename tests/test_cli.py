@@ -176,3 +176,11 @@ def test_parsing_imports_no_tensorflow():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0] == f"[] {len(STAGES) + 1}"
 
+
+
+def test_a_classifier_folder_given_as_model_names_its_runs(tmp_path, capsys):
+    for part in ("pretrain", "finetune"):
+        (tmp_path / "mine" / part).mkdir(parents=True)
+        shutil.copy(keras_sb.DEFAULT_MODEL, tmp_path / "mine" / part / "best.keras")
+    assert main(["evaluate", "--model", str(tmp_path / "mine")]) == 2
+    assert f"(it holds the runs {tmp_path / 'mine' / 'finetune'}, " in capsys.readouterr().err
