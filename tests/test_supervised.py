@@ -309,3 +309,6 @@ def test_one_command_from_folders_to_a_classifier(tiny_unlabelled, tmp_path, cap
     before = (out / "linprobe" / "best.keras").stat().st_mtime_ns
     assert main(argv) == 0
     assert (out / "linprobe" / "best.keras").stat().st_mtime_ns == before
+    # The advice names the options the classifier command takes.
+    assert "pass more --pretrain-epochs" in caplog.text
+    assert "pass more --linprobe-epochs" in caplog.text
