@@ -305,7 +305,10 @@ def test_one_command_from_folders_to_a_classifier(tiny_unlabelled, tmp_path, cap
     summary = json.loads((out / "linprobe" / "summary.json").read_text())
     assert summary["init"] == str(out / "pretrain") and summary["train_images"] == 30
     assert summary["reported_on"] == "holdout"  # plain <class>/ folders: no val split
-    assert f"Classifier ready: {out / 'linprobe' / 'best.keras'}" in caplog.text
+    best = out / "linprobe" / "best.keras"
+    assert (f"Classifier ready: {best}. Try it: keras-sb demo --model {best} --pretext "
+            f"{out / 'pretrain'}; serve it: keras-sb export --model {out / 'linprobe'}") \
+        in caplog.text
     before = (out / "linprobe" / "best.keras").stat().st_mtime_ns
     assert main(argv) == 0
     assert (out / "linprobe" / "best.keras").stat().st_mtime_ns == before
