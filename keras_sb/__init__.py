@@ -5,8 +5,10 @@ keras-sb's models and layers with Keras, so that ``keras.saving.load_model`` rea
 checkpoints. The public API: the names below, ``keras_sb.models``, ``keras_sb.data`` and the
 stages of ``keras_sb.training`` (see docs/python_api.md).
 
-The ``keras-sb`` command (``keras_sb_cli``) defers that import (:data:`DEFER_VARIABLE`) until
-it has parsed its arguments, then calls :func:`load`.
+The command line defers that import until it has parsed its arguments, then calls
+:func:`load`: when ``keras_sb_cli`` (the ``keras-sb`` command, ``train.py``) imports the
+package (:data:`DEFER_VARIABLE`), or ``python -m keras_sb`` does (``sys.argv[0]`` is "-m"
+while Python locates the module it runs).
 """
 
 import os
@@ -59,7 +61,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'keras_sb' has no attribute {name!r}")
 
 
-if os.environ.get(DEFER_VARIABLE) != "1":
+if os.environ.get(DEFER_VARIABLE) != "1" and getattr(sys, "argv", [])[:1] != ["-m"]:
     load()
 
 __all__ = ["DEFAULT_MODEL", "SAMPLE_DATA", "SplitBrain", "SplitBrainClassifier", "__version__",

@@ -1,5 +1,4 @@
-"""``python -m keras_sb STAGE [options]`` (or ``--stage STAGE``): the ``keras-sb`` command
-(slower to answer --help: the package imports TensorFlow first)."""
+"""``python -m keras_sb STAGE [options]`` (or ``--stage STAGE``): the ``keras-sb`` command."""
 
 import sys
 
