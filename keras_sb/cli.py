@@ -99,7 +99,7 @@ def add_part_options(parser: argparse.ArgumentParser) -> None:
             f"{part} options", f"passed on to the {part} part (defaults: those of "
             f"{commands.command(part)}){'' if part == 'pretrain' else ', with --then ' + part}")
         for f in part_options(part):
-            add_option(group, f, f"--{part}{flag(f.name)[1:]}", f"{part}{PART_SEPARATOR}{f.name}")
+            add_option(group, f, flag(f"{part}_{f.name}"), f"{part}{PART_SEPARATOR}{f.name}")
 
 
 def as_subcommand(argv: list[str]) -> list[str]:
