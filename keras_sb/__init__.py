@@ -7,8 +7,7 @@ stages of ``keras_sb.training`` (see docs/python_api.md).
 
 The command line defers that import until it has parsed its arguments, then calls
 :func:`load`: when ``keras_sb_cli`` (the ``keras-sb`` command, ``train.py``) imports the
-package (:data:`DEFER_VARIABLE`), or ``python -m keras_sb`` does (``sys.argv[0]`` is "-m"
-while Python locates the module it runs).
+package (:data:`DEFER_VARIABLE`), or ``python -m`` runs one of :data:`COMMAND_MODULES`.
 """
 
 import os
@@ -20,6 +19,8 @@ __version__ = "0.3.0"
 
 # Set to "1" by keras_sb_cli while it imports the package.
 DEFER_VARIABLE = "KERAS_SB_DEFER_TENSORFLOW"
+# The command lines that ``python -m`` runs, which load TensorFlow themselves once parsed.
+COMMAND_MODULES = ("keras_sb", "keras_sb.app_cli", "keras_sb.local_cluster")
 
 
 def _import_tensorflow_quietly() -> None:
@@ -61,7 +62,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'keras_sb' has no attribute {name!r}")
 
 
-if os.environ.get(DEFER_VARIABLE) != "1" and getattr(sys, "argv", [])[:1] != ["-m"]:
+def _starting_a_command() -> bool:
+    """Whether ``python -m`` is starting a module of :data:`COMMAND_MODULES` (Python imports
+    the package while it locates the module, with ``sys.argv[0]`` set to "-m")."""
+    argv = getattr(sys, "orig_argv", [])
+    return (getattr(sys, "argv", [])[:1] == ["-m"] and "-m" in argv[:-1]
+            and argv[argv.index("-m") + 1] in COMMAND_MODULES)
+
+
+if os.environ.get(DEFER_VARIABLE) != "1" and not _starting_a_command():
     load()
 
 __all__ = ["DEFAULT_MODEL", "SAMPLE_DATA", "SplitBrain", "SplitBrainClassifier", "__version__",
