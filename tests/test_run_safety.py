@@ -481,6 +481,14 @@ def test_log_rows_are_checked_against_the_committed_epochs(tmp_path, log, state,
             folder.check_files(types={})
 
 
+def test_trim_log_keeps_the_rows_of_the_committed_epochs(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.trim_log(1)  # another worker than the chief: no log
+    folder.log.write_text("epoch,loss\n0,3\n1,2\n")
+    folder.trim_log(1)
+    assert folder.log.read_text() == "epoch,loss\n0,3\n"
+
+
 # divergence and numeric flags
 
 

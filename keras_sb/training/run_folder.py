@@ -372,8 +372,11 @@ class RunFolder:
         """Keep the log's rows of the first ``epochs`` epochs: those the resume state holds.
 
         A kill after an epoch's row was written but before its state was saved reruns that
-        epoch; without this its row would appear twice.
+        epoch; without this its row would appear twice. (Checked by :meth:`check_log`; other
+        workers than the chief have no log.)
         """
+        if not self.log.exists():
+            return
         with self.log.open(newline="") as f:
             header, *rows = csv.reader(f)
         if len(rows) <= epochs:
