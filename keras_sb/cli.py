@@ -152,10 +152,10 @@ def build_parser() -> CommandParser:
     return build_parsers()[0]
 
 
-def unknown_options(extras: list[str], stage: str) -> str:
-    """The error message for arguments ``stage`` does not take: the stages they belong to, or
-    the closest of its own options."""
-    own = [flag(f.name) for f in flag_fields(STAGES[stage].config)] if stage in STAGES else []
+def unknown_options(extras: list[str], stage: str, parser: argparse.ArgumentParser) -> str:
+    """The error message for arguments ``stage`` (parsed by ``parser``) does not take: the
+    stages they belong to, or the closest of its own options."""
+    own = [option for action in parser._actions for option in action.option_strings]
     name = extras[0].partition("=")[0]
     elsewhere = [other for other, s in STAGES.items()
                  if name in (flag(f.name) for f in flag_fields(s.config))]
@@ -182,7 +182,7 @@ def parse(argv: Sequence[str]) -> tuple[str, dict]:
     settings = vars(args)
     stage = settings.pop("stage")
     if extras:
-        raise UsageError(parsers[stage], unknown_options(extras, stage))
+        raise UsageError(parsers[stage], unknown_options(extras, stage, parsers[stage]))
     if stage in STAGES:
         for f in flag_fields(STAGES[stage].config):
             if f.metadata.get("required") and f.name not in settings:

@@ -81,6 +81,8 @@ def test_train_py_spelling_in_usage_and_next_steps(capsys):
     (["pretrain", "--epocs", "3"], "unrecognized arguments: --epocs 3 (did you mean --epochs?)"),
     (["classifier", "--learning-rate", "0.1"], "take --PART-learning-rate"),
     (["export", "--out", "x"], "--model is required"),
+    (["demo", "--modle", "x"], "(did you mean --model?)"),
+    (["classifier", "--finetune-epocs", "3"], "(did you mean --finetune-epochs?)"),
 ])
 def test_argument_errors_are_one_usage_line_and_a_message(argv, message, capsys):
     assert main(argv) == 2
