@@ -149,6 +149,16 @@ def test_classifier_checks_the_labelled_images_before_pretraining(
     assert not out.exists()  # nothing pretrained, nothing written
 
 
+def test_classifier_checks_the_feature_layer_before_pretraining(tiny_unlabelled, tmp_path,
+                                                                capsys):
+    out = tmp_path / "mine"
+    assert main(["classifier", "--data", str(tiny_unlabelled), "--encoder", "alex",
+                 "--finetune-feature-layer", "conv9", "--out", str(out)]) == 2
+    assert "--finetune-feature-layer: 'conv9' is not a stage of the alex backbone" in \
+        capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_evaluate_scores_a_class_folder_into_a_report_named_after_it(tmp_path):
     test_set = Path(SAMPLE_DATA) / "supervised" / "val"
     config = EvaluateConfig(model=str(tmp_path / "best.keras"), data=str(test_set))

@@ -15,21 +15,28 @@ from keras_sb.data import DataError, has_split
 from keras_sb.models.split_brain import LOGITS
 from keras_sb.training.config import ClassifierPipelineConfig, part_options
 from keras_sb.training.pretrain import pretrain
-from keras_sb.training.supervised import labelled_splits, train_classifier
+from keras_sb.training.supervised import (
+    check_feature_layer,
+    labelled_splits,
+    train_classifier,
+)
 
 log = logging.getLogger("keras_sb")
 
 
 def check_inputs(config: ClassifierPipelineConfig) -> None:
     """Raise ValueError or DataError, before pretraining starts, for what would stop a part:
-    either part's settings, no unlabelled images, fewer than 2 classes, or fewer labelled
-    images per class than ``--labels-per-class`` once the held-out part is set aside."""
-    config.pretraining()
+    either part's settings (a feature layer the backbone lacks included), no unlabelled
+    images, fewer than 2 classes, or fewer labelled images per class than
+    ``--labels-per-class`` once the held-out part is set aside."""
+    pretraining = config.pretraining()
     classifier = config.classifier("random")  # the pretraining run does not exist yet
     if not has_split(config.data, "unlabelled"):
         raise DataError(f"--data {config.data} has no unsupervised/ folder of images to "
                         "pretrain on")
     with part_flags(config.then):
+        check_feature_layer(classifier.feature_layer, pretraining.encoder,
+                            pretraining.image_size)
         labelled_splits(classifier.data, classifier.val_fraction, classifier.labels_per_class,
                         classifier.seed)
 

@@ -46,6 +46,17 @@ from keras_sb.training.stage import TrainingStage
 log = logging.getLogger("keras_sb")
 
 
+def check_feature_layer(feature_layer: str, encoder: str, image_size: int) -> None:
+    """Raise ValueError unless ``feature_layer`` is a stage of backbone ``encoder`` or
+    logits."""
+    if feature_layer != LOGITS:  # stage names do not depend on the width
+        backbone = build_backbone(encoder, in_channels=1, width=1e-3, image_size=image_size)
+        try:
+            backbone.stage_model(feature_layer)
+        except ValueError as error:
+            raise ValueError(f"--feature-layer: {error}, or {LOGITS}") from None
+
+
 def labelled_splits(data: str, val_fraction: float, labels_per_class: int, seed: int
                     ) -> tuple[ImageSource, ImageSource, ImageSource | None]:
     """(train, holdout, test): ``holdout`` is ``val_fraction`` of each class of the labelled
@@ -144,13 +155,7 @@ class ClassifierTraining(TrainingStage):
         must lie outside the run folder (training there would replace it, and --overwrite
         delete it)."""
         config = self.config
-        if config.feature_layer != LOGITS:  # stage names do not depend on the width
-            backbone = build_backbone(config.encoder, in_channels=1, width=1e-3,
-                                      image_size=config.image_size)
-            try:
-                backbone.stage_model(config.feature_layer)
-            except ValueError as error:
-                raise ValueError(f"--feature-layer: {error}, or {LOGITS}") from None
+        check_feature_layer(config.feature_layer, config.encoder, config.image_size)
         if self.unlabelled_source and self.cluster:
             raise ValueError("--pretext-weight and --pseudo-label-threshold train on one "
                              "machine (with one or several devices), not yet on several "
