@@ -296,7 +296,7 @@ def test_app_removes_its_cache_when_stopped(model_path, tmp_path, signum):
             assert path.is_file() and path.parent.parent.parent == tmp_path
             assert "confidences" in result(classify(http, path))[0]  # results cached too
         server.send_signal(signum)
-        assert server.wait(30) == 0, server.stderr.read().decode()[-2000:]
+        assert server.wait(90) == 0, server.stderr.read().decode()[-2000:]
     finally:
         server.kill()
     assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []

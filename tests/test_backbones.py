@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_sb.cli import main
 from keras_sb.models.backbones import (
     BACKBONES,
     AlexBackbone,
@@ -97,8 +98,20 @@ def test_image_size_64(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_image_size_not_multiple_of_8(name: str) -> None:
-    with pytest.raises(ValueError, match="multiple of 8, got 100"):
+    with pytest.raises(ValueError, match="multiple of 8 from .* got 100"):
         build_backbone(name, in_channels=1, width=TINY, image_size=100)
+
+
+@pytest.mark.parametrize("encoder,size", [("simple", 48), ("simple", 8), ("alex", 4096)])
+def test_an_image_size_out_of_range_is_refused_before_the_run_folder(encoder, size, tmp_path,
+                                                                     capsys) -> None:
+    """Sizes that would fail inside Keras (or take gigabytes) end in one line naming the
+    flag, and leave no config.json to block the corrected command."""
+    out = tmp_path / "run"
+    assert main(["--stage", "pretrain", "--encoder", encoder, "--image-size", str(size),
+                 "--out", str(out)]) == 2
+    assert "--image-size must be a multiple of 8 from" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_unknown_architecture() -> None:

@@ -274,15 +274,16 @@ def _numbers(dataset):
 
 def test_training_skips_and_counts_bad_images(tmp_path):
     source = _numbered_images(tmp_path, 70)  # more than a CHUNK
-    assert len(source) == 73 and source.skipped_images() == 0
+    assert len(source) == 73 and source.skipped_images() == []
     dataset = source.dataset(image_size=8, training=True, seed=0)
-    for passes in (1, 2, 3):
+    bad = sorted(str(tmp_path / name) for name in BAD_IMAGES)
+    for _ in (1, 2, 3):  # each bad image recorded once, however often it is met
         assert _numbers(dataset) == list(range(70))
-        assert source.skipped_images() == 3 * passes
+        assert sorted(source.skipped_images()) == bad
     batches = source.dataset(image_size=8, training=True, seed=1).batch(32).repeat()
     numbers = [int(n) for images, _ in batches.take(6) for n in images[:, 0, 0, 0]]
     assert sorted(numbers) == sorted(list(range(70)) * 2)  # 32 + 32 + 6 a pass
-    assert source.skipped_images() == 15
+    assert sorted(source.skipped_images()) == bad
 
 
 def test_a_pass_of_bad_images_only_counts_them_all(tmp_path):
@@ -290,7 +291,7 @@ def test_a_pass_of_bad_images_only_counts_them_all(tmp_path):
     paths = np.array([str(tmp_path / name) for name in BAD_IMAGES])
     source = FileImageSource(str(tmp_path), paths, np.full(len(paths), -1), [])
     assert list(source.dataset(training=True, seed=0)) == []
-    assert source.skipped_images() == len(BAD_IMAGES)
+    assert sorted(source.skipped_images()) == sorted(paths.tolist())
 
 
 def test_only_training_pipelines_skip_bad_images(tmp_path):
@@ -300,8 +301,8 @@ def test_only_training_pipelines_skip_bad_images(tmp_path):
     train, held_out = source.split(0.5, seed=0)
     images = list(train.dataset(image_size=8, training=True, seed=0))
     assert len(images) == len(train) - _bad_count(train)
-    assert train.skipped_images() == _bad_count(train)
-    assert source.skipped_images() == held_out.skipped_images() == 0
+    assert len(train.skipped_images()) == _bad_count(train)
+    assert source.skipped_images() == held_out.skipped_images() == []
 
 
 def test_decodable_leaves_out_bad_images_naming_the_folder(tmp_path, caplog):
@@ -324,9 +325,9 @@ def test_skipped_images_are_counted_under_fit(tmp_path):
                               keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     model.fit(dataset, epochs=2, verbose=0)  # one pass an epoch
-    assert source.skipped_images() == 6
+    assert len(source.skipped_images()) == 3
     model.fit(dataset.repeat(), epochs=2, steps_per_epoch=2, verbose=0)  # a pass an epoch
-    assert source.skipped_images() in (12, 15)  # the next pass may have begun
+    assert len(source.skipped_images()) == 3
 
 
 MIRRORED = """
@@ -347,10 +348,10 @@ with strategy.scope():
                               keras.layers.Dense(1)])
     model.compile("sgd", "mse")
 model.fit(dataset, epochs=2, verbose=0)
-counts = [source.skipped_images()]
+counts = [len(source.skipped_images())]
 repeated = strategy.distribute_datasets_from_function(lambda _: dataset.repeat())
 model.fit(repeated, epochs=2, steps_per_epoch=2, verbose=0)
-counts.append(source.skipped_images())
+counts.append(len(source.skipped_images()))
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "counts": counts}))
 """
 
@@ -362,10 +363,21 @@ def test_skipped_images_are_counted_under_mirrored_strategy(tmp_path):
                             text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.splitlines()[-1])
-    # Each pass counts 3; distributed iterators read ahead, into more passes of 8 images.
-    first, both = report["counts"]
-    assert report["replicas"] == 2 and first in (6, 9)
-    assert (both - first) % 3 == 0 and both - first >= 6
+    # Each bad image once, however many passes the distributed iterators read ahead.
+    assert report["replicas"] == 2 and report["counts"] == [3, 3]
+
+
+def test_file_names_that_are_not_utf8_are_skipped_and_named(tmp_path, caplog):
+    """TensorFlow cannot hold such a name: it is left out with a warning, not the run."""
+    _save(tmp_path / "a.png")
+    with open(os.path.join(os.fsencode(tmp_path), b"bad\xffbytes.jpg"), "wb") as f:
+        f.write((tmp_path / "a.png").read_bytes())
+    with caplog.at_level(logging.WARNING, logger="keras_sb"):
+        source = open_images(tmp_path, "unlabelled")
+    assert len(source) == 1
+    assert "Skipped 1 files or folders whose names are not UTF-8" in caplog.text
+    assert "bad\\xffbytes.jpg" in caplog.text
+    assert len(list(source.dataset(image_size=8, training=True, seed=0))) == 1
 
 
 def test_warning_names_five_files_then_counts(tmp_path, caplog):
@@ -442,7 +454,7 @@ def test_stl10_layout(tmp_path):
     unlabelled = open_images(tmp_path, "unlabelled")
     assert unlabelled.labels.tolist() == [-1] * 3 and unlabelled.class_names == []
     assert len(_images(unlabelled, training=True, seed=1)) == 3
-    assert unlabelled.decodable() is unlabelled and unlabelled.skipped_images() == 0
+    assert unlabelled.decodable() is unlabelled and unlabelled.skipped_images() == []
 
     chosen = train.subset([2, 0])
     assert chosen.labels.tolist() == [0, 1]

@@ -134,8 +134,10 @@ def test_unreadable_images_are_skipped_during_training_and_counted(tiny_unlabell
                  "--no-previews"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs"] == 2
-    assert summary["skipped_images_last_session"] >= bad_in_training
+    assert summary["skipped_images_last_session"] == bad_in_training  # each once
+    bad = sorted(Path(item).name for item in train.items.astype(str) if "bad" in item)
     assert "Epoch 1: skipped" in caplog.text
+    assert sum(name in caplog.text for name in bad) == min(5, len(bad))  # named: five at most
 
 
 def test_other_settings_in_the_same_run_folder_are_refused(tiny_unlabelled, tmp_path, capsys):

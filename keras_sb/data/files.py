@@ -16,6 +16,19 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 EXTENSIONS_TEXT = "/".join(IMAGE_EXTENSIONS)
 
 
+NOT_UTF8 = "files or folders whose names are not UTF-8 (TensorFlow cannot open them: rename them)"
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a file name read from the disk is UTF-8 (Python keeps other bytes as
+    surrogate escapes, which TensorFlow's strings cannot hold)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass
 class Found:
     """What ``find_files`` found: per folder its image files, then the other files, and the
@@ -34,7 +47,7 @@ def find_files(folders: list[Path], root: Path) -> Found:
     that is not walked and holds no walked folder: not ``self -> .`` or ``up -> ..`` (a
     loop), nor a second way into a folder, nor out of the data. A link to a file counts
     wherever it leads, unless its file is counted already (real files before links to them).
-    Skipped links are listed in ``skipped``.
+    Skipped links, and names that are not UTF-8, are listed in ``skipped``.
     Names starting with "." (e.g. .DS_Store, .ipynb_checkpoints) are ignored.
     """
     scan = _Scan(root, len(folders))
@@ -75,6 +88,10 @@ class _Scan:
         except OSError:  # unreadable: skipped, as os.walk does
             return
         entries = [entry for entry in entries if not entry.name.startswith(".")]
+        for entry in entries:
+            if not is_utf8(entry.name):
+                self.found.skipped.setdefault(NOT_UTF8, []).append(entry.path)
+        entries = [entry for entry in entries if is_utf8(entry.name)]
         for entry in entries:
             if entry.is_dir():
                 continue

@@ -15,26 +15,37 @@ from keras_sb.data.errors import DataError, warn_skipped
 CHUNK = 64  # training images decoded in one call
 
 
-class SkipCounter:
-    """A count that tf.data pipelines add to (through ``tf.py_function``), safe across threads.
+class SkipRecord:
+    """The images that tf.data pipelines failed to decode (added through
+    ``tf.py_function``), each once however often it is met; safe across threads.
 
     Kept in Python, not in a ``tf.Variable``: tf.data functions run on the host CPU and cannot
     read a variable placed on a GPU, and a variable made inside a ``tf.distribute`` scope
-    would be mirrored; a Python count works the same under every strategy.
+    would be mirrored; a Python record works the same under every strategy.
     """
 
     def __init__(self):
-        self._count = 0
+        self._items: dict[str, None] = {}  # insertion-ordered set
         self._lock = threading.Lock()
 
     @property
-    def count(self) -> int:
-        return self._count
-
-    def add(self, amount: tf.Tensor) -> tf.Tensor:
+    def items(self) -> list[str]:
+        """The skipped items (paths, record numbers), in the order first met."""
         with self._lock:
-            self._count += int(amount)
-        return amount
+            return list(self._items)
+
+    def add(self, items: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:
+        """Record those of ``items`` that are not among ``kept``; returns how many that is."""
+        missing = set(_texts(items)) - set(_texts(kept))
+        with self._lock:
+            self._items.update(dict.fromkeys(sorted(missing)))
+        return tf.constant(len(missing), tf.int64)
+
+
+def _texts(items: tf.Tensor) -> list[str]:
+    """Items as text: paths decoded (bytes that are not UTF-8 kept as escapes), numbers."""
+    return [item.decode("utf-8", "surrogateescape") if isinstance(item, bytes) else str(item)
+            for item in items.numpy().tolist()]
 
 
 class ImageSource:
@@ -56,7 +67,7 @@ class ImageSource:
         self.items = np.asarray(items)
         self.labels = np.asarray(labels, np.int32)
         self.class_names = list(class_names)
-        self._skipped = SkipCounter()
+        self._skipped = SkipRecord()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -68,11 +79,11 @@ class ImageSource:
 
     def subset(self, indices) -> ImageSource:
         """The images at ``indices`` (ints or a boolean mask), in their original order, once,
-        with a count of skipped images of its own."""
+        with a record of skipped images of its own."""
         positions = np.unique(np.arange(len(self))[indices])
         chosen = copy.copy(self)
         chosen.items, chosen.labels = self.items[positions], self.labels[positions]
-        chosen._skipped = SkipCounter()
+        chosen._skipped = SkipRecord()
         return chosen
 
     def split(self, fraction: float, seed: int) -> tuple[ImageSource, ImageSource]:
@@ -89,13 +100,13 @@ class ImageSource:
         """The images that read and decode (all of them here; file sources check theirs)."""
         return self
 
-    def skipped_images(self) -> int:
-        """How many images the training pipelines of this source skipped so far (in this
-        process): unreadable, undecodable or over the size limits (docs/data.md).
+    def skipped_images(self) -> list[str]:
+        """The images that the training pipelines of this source skipped so far (in this
+        process), each once: unreadable, undecodable or over the size limits (docs/data.md).
 
-        Counted as the pipelines decode, which is ahead of training by their buffers
+        Recorded as the pipelines decode, which is ahead of training by their buffers
         (chunks of ``CHUNK`` images, prefetched batches)."""
-        return self._skipped.count
+        return self._skipped.items
 
     def dataset(
         self, image_size: int = 96, training: bool = False, seed: int | None = None
@@ -107,7 +118,7 @@ class ImageSource:
 
         Training: the order is reshuffled each epoch, the shorter side resized to S, then a
         random S x S crop and a random horizontal flip (reproducible given ``seed``). Images
-        that fail to read or decode are skipped and counted (``skipped_images``).
+        that fail to read or decode are skipped and recorded (``skipped_images``).
         Otherwise: a fixed order and the central S x S crop after the same resize; an image
         that fails stops the pipeline with its error (use a ``decodable()`` source).
         """
@@ -119,13 +130,13 @@ class ImageSource:
         )
 
     def _training_dataset(self, image_size: int, seed: int | None) -> tf.data.Dataset:
-        """Shuffled, augmented images; those that fail are left out and counted exactly.
+        """Shuffled, augmented images; those that fail are left out and recorded.
 
         The images are decoded in chunks of ``CHUNK``, one call per chunk (interleaved over
         the cores), and the chunks split into images at the end: far fewer tf.data elements
         than a call per image, ~15 % more images/s on 2 cores (docs/speed.md). A chunk in
         which an image fails is decoded again one image at a time (``_decoded_chunk``), so
-        that only the images that fail are lost, and counted when their chunk is done.
+        that only the images that fail are lost, and recorded when their chunk is done.
         """
         seeds = tf.data.Dataset.random(seed, rerandomize_each_iteration=True)
         chunks = tf.data.Dataset.zip(self._elements(True, seed), seeds).batch(CHUNK)
@@ -136,19 +147,20 @@ class ImageSource:
     def _decoded_chunk(self, items: tf.Tensor, labels: tf.Tensor, rngs: tf.Tensor,
                        image_size: int) -> tf.data.Dataset:
         """One element: (images, labels) of a chunk, decoded in one call; if that fails,
-        decoded again one image at a time, without (and counting) those that fail."""
+        decoded again one image at a time, without (and recording) those that fail."""
         chunk = (items, labels, rngs)
         whole = tf.data.Dataset.from_tensors(chunk).map(
             lambda items, labels, rngs: (self._augment_all(items, rngs, image_size), labels)
         ).ignore_errors()
         none_left = (tf.zeros([0, image_size, image_size, 3], tf.uint8),
-                     tf.zeros([0], labels.dtype))
+                     tf.zeros([0], labels.dtype), tf.zeros([0], items.dtype))
         one_by_one = (
             tf.data.Dataset.from_tensor_slices(chunk)
-            .map(lambda item, label, rng: (self._augment(item, rng, image_size), label))
+            .map(lambda item, label, rng: (self._augment(item, rng, image_size), label, item))
             .ignore_errors().batch(CHUNK)
             .concatenate(tf.data.Dataset.from_tensors(none_left)).take(1)
-            .map(lambda images, kept: self._count_missing(tf.size(labels), images, kept))
+            .map(lambda images, kept, kept_items: self._record_missing(items, kept_items,
+                                                                        images, kept))
         )
         return whole.concatenate(one_by_one).take(1)  # one_by_one only runs if whole failed
 
@@ -163,14 +175,11 @@ class ImageSource:
                                                            tf.uint8),
                          parallel_iterations=1)
 
-    def _count_missing(self, expected: tf.Tensor, images: tf.Tensor, labels: tf.Tensor
-                       ) -> tuple[tf.Tensor, tf.Tensor]:
-        """(images, labels), once ``expected`` - len(labels) is added to the skipped count."""
-        missing = tf.cast(expected - tf.size(labels), tf.int64)
-        counted = tf.cond(missing > 0,
-                          lambda: tf.py_function(self._skipped.add, [missing], tf.int64),
-                          lambda: missing)
-        with tf.control_dependencies([counted]):
+    def _record_missing(self, items: tf.Tensor, kept_items: tf.Tensor, images: tf.Tensor,
+                        labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(images, labels), once the ``items`` not among ``kept_items`` are recorded."""
+        recorded = tf.py_function(self._skipped.add, [items, kept_items], tf.int64)
+        with tf.control_dependencies([recorded]):
             return tf.identity(images), tf.identity(labels)
 
     def _decode_uint8(self, item: tf.Tensor) -> tf.Tensor:

@@ -56,10 +56,10 @@ class Backbone(ConfigurableModel):
 
     architecture = ""
     head_kernel = 1
+    min_image_size = 8  # the smallest input side whose head output is not empty
 
     def __init__(self, in_channels: int, width: float = 1.0, image_size: int = 96, **kwargs):
-        if image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8, got {image_size}")
+        self.check_image_size(image_size, "image_size")
         inputs = keras.Input((image_size, image_size, in_channels), name="image")
         stages = self.stages(inputs, width)
         super().__init__(inputs=inputs, outputs=stages, **kwargs)
@@ -67,6 +67,15 @@ class Backbone(ConfigurableModel):
         self.in_channels = in_channels
         self.width = width
         self.image_size = image_size
+
+    @classmethod
+    def check_image_size(cls, size: int, name: str = "--image-size") -> None:
+        """Raise ValueError naming ``name`` unless ``size`` is a multiple of 8 from
+        ``min_image_size`` to MAX_IMAGE_SIZE (which bounds the memory of a batch)."""
+        if size % 8 or not cls.min_image_size <= size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"{name} must be a multiple of 8 from {cls.min_image_size} to "
+                             f"{MAX_IMAGE_SIZE} for the {cls.architecture or 'this'} backbone, "
+                             f"got {size}")
 
     @staticmethod
     def stages(x, width: float) -> dict:
@@ -96,6 +105,7 @@ class Backbone(ConfigurableModel):
 
 
 BACKBONES: dict[str, type[Backbone]] = {}
+MAX_IMAGE_SIZE = 512
 
 
 def register_backbone(cls: type[Backbone]) -> type[Backbone]:
@@ -115,6 +125,7 @@ class SimpleBackbone(Backbone):
 
     architecture = "simple"
     head_kernel = 5
+    min_image_size = 56  # its 5x5 valid head needs a side S/4 - 12 >= 1
 
     @staticmethod
     def stages(x, width: float) -> dict:

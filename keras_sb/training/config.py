@@ -41,18 +41,21 @@ def check_numbers(config) -> None:
     the bounds declared in its ``opt``."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if not math.isfinite(value):
-            raise ValueError(f"{flag} must be a finite number, got {value}")
-        bounds = f.metadata
-        if "minimum" in bounds and value < bounds["minimum"]:
-            raise ValueError(f"{flag} must be at least {bounds['minimum']}, got {value}")
-        if "above" in bounds and value <= bounds["above"]:
-            raise ValueError(f"{flag} must be greater than {bounds['above']}, got {value}")
-        if "below" in bounds and value >= bounds["below"]:
-            raise ValueError(f"{flag} must be less than {bounds['below']}, got {value}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            check_number("--" + f.name.replace("_", "-"), value, f.metadata)
+
+
+def check_number(flag: str, value: float, bounds) -> None:
+    """Raise ValueError naming ``flag`` when ``value`` is NaN, infinite or out of ``bounds``
+    (an ``opt``'s metadata; the command line checks its options with it as it parses)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{flag} must be a finite number, got {value}")
+    if "minimum" in bounds and value < bounds["minimum"]:
+        raise ValueError(f"{flag} must be at least {bounds['minimum']}, got {value}")
+    if "above" in bounds and value <= bounds["above"]:
+        raise ValueError(f"{flag} must be greater than {bounds['above']}, got {value}")
+    if "below" in bounds and value >= bounds["below"]:
+        raise ValueError(f"{flag} must be less than {bounds['below']}, got {value}")
 
 
 @dataclass
@@ -70,8 +73,9 @@ class BackboneConfig:
     l_bins: int = opt(100, "classes for L (channel 0)", resume=True, minimum=2)
     ab_bins: str = opt("grid:10", "classes for ab: grid:N (N*N cells) or gamut (in-gamut "
                        "Lab cells of step 10; needs --color-space lab)", resume=True)
-    image_size: int = opt(96, "input side in pixels (multiple of 8); targets match the "
-                          "backbones' output side (12x12 at 96)", resume=True, minimum=8)
+    image_size: int = opt(96, "input side in pixels, a multiple of 8 up to 512 (at least 56 "
+                          "for simple); targets match the backbones' output side (12x12 at "
+                          "96)", resume=True)
     objective: str = opt("split_brain", "pretext objective: split_brain (L->ab and ab->L "
                          "classification), split_brain_regression (both, L2), colorization "
                          "(L->ab), lightness (ab->L), or one added with "
@@ -87,6 +91,7 @@ class BackboneConfig:
                                    ("--objective", self.objective, OBJECTIVES)):
             if value not in known:
                 raise ValueError(f"{flag} must be one of {', '.join(known)}, got {value!r}")
+        BACKBONES[self.encoder].check_image_size(self.image_size)
         TargetCodec(self.color_space, self.l_bins, self.ab_bins)
 
     def backbone_settings(self) -> dict:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from keras_sb.commands import command
 from keras_sb.data import ImageSource, as_float, open_images
+from keras_sb.data.errors import printable, some_names
 from keras_sb.models import PretextTask, SplitBrain
 from keras_sb.training.callbacks import PreviewGrid
 from keras_sb.training.config import PretrainConfig
@@ -87,15 +88,15 @@ class Pretraining(TrainingStage):
             "best_epoch": best + 1,
             "wall_seconds_last_session": round(seconds, 1),
             "precision": keras.config.dtype_policy().name,
-            "skipped_images_last_session": self.train_shard.skipped_images(),
+            "skipped_images_last_session": len(self.train_shard.skipped_images()),
             "best_checkpoint": str(self.run.best),
             "last_checkpoint": str(self.run.last),
         }
 
 
 class SkippedImages(keras.callbacks.Callback):
-    """Logs, after each epoch, how many training images of ``source`` could not be read or
-    decoded (skipped; counted as the pipeline decodes them)."""
+    """Logs, after each epoch, the training images of ``source`` that could not be read or
+    decoded since the last report (skipped; recorded as the pipeline decodes them)."""
 
     def __init__(self, source: ImageSource):
         super().__init__()
@@ -104,11 +105,13 @@ class SkippedImages(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None):
         skipped = self.source.skipped_images()
-        if skipped > self.reported:
+        new = skipped[self.reported:]
+        if new:
             log.warning("Epoch %d: skipped %d training image(s) that could not be read or "
-                        "decoded, or are over the size limits (docs/data.md); %d skips in "
-                        "this session.", epoch + 1, skipped - self.reported, skipped)
-        self.reported = skipped
+                        "decoded, or are over the size limits (docs/data.md), in %s: %s; %d "
+                        "in this session.", epoch + 1, len(new), printable(self.source.location),
+                        some_names(new, self.source.location), len(skipped))
+        self.reported = len(skipped)
 
 
 def pretrain(config: PretrainConfig) -> dict:
