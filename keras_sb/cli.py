@@ -28,6 +28,7 @@ from keras_sb.training.config import (
     KnnConfig,
     LinprobeConfig,
     PretrainConfig,
+    check_number,
     flag_fields,
     part_options,
 )
@@ -91,6 +92,12 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, f: dat
     parser.add_argument(name or flag(f.name), **kwargs)
 
 
+def part_option(part: str, f: dataclasses.Field) -> tuple[str, str]:
+    """(parsed name, option) of the classifier's option for field ``f`` of part ``part``:
+    ("finetune:epochs", "--finetune-epochs")."""
+    return f"{part}{PART_SEPARATOR}{f.name}", flag(f"{part}_{f.name}")
+
+
 def add_part_options(parser: argparse.ArgumentParser) -> None:
     """The classifier command's options for its parts: ``--PART-NAME`` for each option of the
     part's stage that the command does not set itself (``part_options``)."""
@@ -99,7 +106,19 @@ def add_part_options(parser: argparse.ArgumentParser) -> None:
             f"{part} options", f"passed on to the {part} part (defaults: those of "
             f"{commands.command(part)}){'' if part == 'pretrain' else ', with --then ' + part}")
         for f in part_options(part):
-            add_option(group, f, flag(f"{part}_{f.name}"), f"{part}{PART_SEPARATOR}{f.name}")
+            dest, option = part_option(part, f)
+            add_option(group, f, option, dest)
+
+
+def stage_options(stage: str) -> dict[str, tuple[str, dataclasses.Field]]:
+    """The options of ``stage`` (one of STAGES) by parsed name: (option, config field)."""
+    options = {f.name: (flag(f.name), f) for f in flag_fields(STAGES[stage].config)}
+    if stage == "classifier":
+        for part in PARTS:
+            for f in part_options(part):
+                dest, option = part_option(part, f)
+                options[dest] = (option, f)
+    return options
 
 
 def as_subcommand(argv: list[str]) -> list[str]:
@@ -175,19 +194,24 @@ class UsageError(Exception):
 def parse(argv: Sequence[str]) -> tuple[str, dict]:
     """``(stage, settings)``: the stage's config fields given on the command line; the
     classifier's part options gathered in ``settings['settings']``. Values argparse refuses
-    exit (status 2); options the stage does not take, or a required one left out, raise
-    UsageError."""
+    exit (status 2); options the stage does not take, a required one left out, or a number
+    out of its option's bounds raise UsageError."""
     parser, parsers = build_parsers()
     args, extras = parser.parse_known_args(argv)
     settings = vars(args)
     stage = settings.pop("stage")
     if extras:
         raise UsageError(parsers[stage], unknown_options(extras, stage, parsers[stage]))
-    if stage in STAGES:
-        for f in flag_fields(STAGES[stage].config):
-            if f.metadata.get("required") and f.name not in settings:
-                raise UsageError(parsers[stage],
-                                 f"{flag(f.name)} is required: {f.metadata['help']}")
+    options = stage_options(stage) if stage in STAGES else {}  # demo: argparse checks its own
+    for name, (option, f) in options.items():
+        value = settings.get(name)
+        if name not in settings and f.metadata.get("required"):
+            raise UsageError(parsers[stage], f"{option} is required: {f.metadata['help']}")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                check_number(option, value, f.metadata)
+            except ValueError as error:
+                raise UsageError(parsers[stage], str(error)) from None
     for name in [name for name in settings if PART_SEPARATOR in name]:
         part, _, field = name.partition(PART_SEPARATOR)
         settings.setdefault("settings", {}).setdefault(part, {})[field] = settings.pop(name)

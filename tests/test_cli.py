@@ -82,6 +82,8 @@ def test_train_py_spelling_in_usage_and_next_steps(capsys):
     (["classifier", "--learning-rate", "0.1"], "take --PART-learning-rate"),
     (["export", "--out", "x"], "--model is required"),
     (["demo", "--modle", "x"], "(did you mean --model?)"),
+    (["classifier", "--finetune-learning-rate", "nan"],
+     "--finetune-learning-rate must be a finite number"),
     (["classifier", "--finetune-epocs", "3"], "(did you mean --finetune-epochs?)"),
 ])
 def test_argument_errors_are_one_usage_line_and_a_message(argv, message, capsys):
@@ -181,6 +183,7 @@ def test_parsing_imports_no_tensorflow():
             "texts = [p.format_help() for p in parsers.values()]\n"
             "keras_sb_cli.cli.parse(['classifier', '--finetune-epochs', '3'])\n"
             "assert keras_sb_cli.cli.main(['evaluate', '--epochs', '3']) == 2\n"
+            "assert keras_sb_cli.cli.main(['classifier', '--finetune-epochs', '0']) == 2\n"
             "loaded = sorted({'tensorflow', 'keras', 'gradio'} & set(sys.modules))\n"
             "print(loaded, len(texts))\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
