@@ -73,8 +73,8 @@ def shown_default(f: dataclasses.Field) -> str:
     it or there is nothing to show (an empty string)."""
     if f.default == "" or "default" in f.metadata["help"]:
         return ""
-    return f" (default: {f.default:g})" if isinstance(f.default, float) else \
-        f" (default: {f.default})"
+    shown = f"{f.default:g}" if isinstance(f.default, float) else f.default
+    return f" (default: {shown})"
 
 
 def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, f: dataclasses.Field,
