@@ -81,8 +81,9 @@ def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, f: dat
                name: str = "", dest: str = "") -> None:
     """Declare config field ``f`` as option ``name`` (default: from the field's name); left
     out, it stays out of the parsed arguments, so the config's default applies."""
+    required = " (required)" if f.metadata.get("required") else ""
     kwargs = {"default": argparse.SUPPRESS, "dest": dest or f.name,
-              "help": f.metadata["help"] + shown_default(f)}
+              "help": f.metadata["help"] + shown_default(f) + required}
     if f.type in ("bool", bool):
         kwargs["action"] = argparse.BooleanOptionalAction
     else:
