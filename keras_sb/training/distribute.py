@@ -99,7 +99,7 @@ def select_strategy(name: str = "auto", cluster: Cluster | None = None
 
 @functools.cache
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
-    """The process's one MultiWorkerMirroredStrategy (the stages of ``--stage classifier``
+    """The process's one MultiWorkerMirroredStrategy (the stages of ``keras-sb classifier``
     share it: TensorFlow sets up the collectives once per process)."""
     fix_keras_for_multi_worker()
     try:
@@ -107,7 +107,7 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     except RuntimeError as error:  # "Collective ops must be configured at program startup"
         raise RuntimeError(f"{error}: multi-worker training must be set up before TensorFlow "
                            "runs anything in the process; start each worker as its own "
-                           "`python train.py ...` process") from None
+                           "`keras-sb STAGE ...` process") from None
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:

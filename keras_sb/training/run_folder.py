@@ -229,7 +229,7 @@ class RunFolder:
                 and not self.is_run()):
             raise RunFolderError(
                 f"--out {self.path} is a folder that does not hold a keras-sb run (no "
-                "config.json written by train.py, or it cannot be read): runs are only "
+                "config.json written by keras-sb, or it cannot be read): runs are only "
                 "written to a new or empty folder, and --overwrite only deletes run folders. "
                 "Restore a damaged config.json from a copy, or give another --out.")
 
