@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from keras_sb.commands import command
 from keras_sb.constants import STRATEGIES
 from keras_sb.data import DataError, ImageSource
 from keras_sb.training.keras_multi_worker import fix_keras_for_multi_worker
@@ -107,7 +108,7 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     except RuntimeError as error:  # "Collective ops must be configured at program startup"
         raise RuntimeError(f"{error}: multi-worker training must be set up before TensorFlow "
                            "runs anything in the process; start each worker as its own "
-                           "`keras-sb STAGE ...` process") from None
+                           f"`{command('STAGE')} ...` process") from None
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
