@@ -26,7 +26,7 @@ if MODE == "unpatched":  # before TensorFlow runs anything, as the fix would be
 elif MODE == "workers":
     from keras_sb.training.distribute import multi_worker_strategy
 
-    strategy = multi_worker_strategy()
+    strategy = multi_worker_strategy(cluster)
 else:
     strategy = tf.distribute.get_strategy()
 

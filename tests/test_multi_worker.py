@@ -4,6 +4,7 @@ processes on 127.0.0.1, one TensorFlow thread each."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import pytest
 from keras_sb.local_cluster import free_ports, tf_config, wait_for
 from keras_sb.training.distribute import Cluster, select_strategy
 from keras_sb.training.keras_multi_worker import PATCHED, keras_version
+from keras_sb.training.worker_start import differences, settings_digests
 
 ROOT = Path(__file__).resolve().parent.parent
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
@@ -75,6 +77,19 @@ def test_unusable_tf_config_is_named(monkeypatch, text, message):
     monkeypatch.setenv("TF_CONFIG", text)
     with pytest.raises(ValueError, match=message):
         Cluster.from_environment()
+
+
+def test_cluster_addresses_name_the_tasks(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:2"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    assert Cluster.from_environment().addresses == (("chief 0", "a:1"), ("worker 0", "b:2"))
+
+
+def test_settings_that_differ_are_named_with_their_workers():
+    names, chiefs = settings_digests({"epochs": 2, "seed": 0, "out": "a", "data": "/x"})
+    _, other = settings_digests({"epochs": 3, "seed": 0, "out": "b", "data": "/y"})
+    assert differences(names, np.stack([chiefs, chiefs, other])) == {"--epochs": [2]}
+    assert differences(names, np.stack([chiefs, chiefs])) == {}
 
 
 def test_no_tf_config_is_one_worker(monkeypatch):
@@ -180,6 +195,56 @@ def test_a_killed_worker_stops_the_others_and_the_job_resumes_with_one_writer(
     assert logged_epochs(run) == [0, 1, 2]
     assert json.loads((run / "summary.json").read_text())["epochs"] == 3
     assert not list(tmp.glob("keras-sb-worker-*"))
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_named_and_the_other_worker_stops_in_time(tiny_unlabelled, tmp_path):
+    """The chief's port is taken (bound by another socket): the chief says so at once (exit
+    2), and the other worker, left waiting for it, ends within KERAS_SB_WORKER_TIMEOUT naming
+    the chief's address."""
+    ports = free_ports(2)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[0]))
+        started = time.time()
+        workers = []
+        for index in (0, 1):
+            environment = dict(os.environ, **ONE_THREAD, TMPDIR=str(tmp), PYTHONPATH=str(ROOT),
+                               TF_CONFIG=tf_config(ports, index), KERAS_SB_WORKER_TIMEOUT="20")
+            with open(tmp / f"worker{index}.log", "w") as log:
+                workers.append(subprocess.Popen(
+                    [sys.executable, "train.py", "--data", str(tiny_unlabelled), "--out",
+                     str(tmp_path / "run"), *FAST], env=environment, cwd=ROOT, stdout=log,
+                    stderr=subprocess.STDOUT))
+        assert [w.wait(timeout=120) for w in workers] == [2, -signal.SIGKILL]
+    assert time.time() - started < 90
+    assert f"port {ports[0]} of this worker (worker 0, 127.0.0.1:{ports[0]}" in output(tmp, 0)
+    assert (f"did not start within 20 s: nothing listens at worker 0 (127.0.0.1:{ports[0]})"
+            in output(tmp, 1))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_workers_started_with_different_settings_all_stop_naming_them(tiny_unlabelled,
+                                                                       tmp_path):
+    tmp = tmp_path / "tmp"
+    command = [sys.executable, "train.py", "--data", str(tiny_unlabelled), "--out",
+               str(tmp_path / "run"), *FAST]
+    ports = free_ports(2)
+    workers = []
+    for index, epochs in ((0, "2"), (1, "3")):
+        tmp.mkdir(exist_ok=True)
+        environment = dict(os.environ, **ONE_THREAD, TMPDIR=str(tmp), PYTHONPATH=str(ROOT),
+                           TF_CONFIG=tf_config(ports, index))
+        with open(tmp / f"worker{index}.log", "w") as log:
+            workers.append(subprocess.Popen([*command, "--epochs", epochs], env=environment,
+                                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    assert [w.wait(timeout=120) for w in workers] == [2, 2]
+    for index in (0, 1):
+        assert "started with different settings (differing from the chief's: --epochs on " \
+            "worker(s) 1)" in output(tmp, index)
+    assert not (tmp_path / "run" / "config.json").exists()
 
 
 def test_local_cluster_prefixes_output_and_fails_when_a_worker_fails(tmp_path):

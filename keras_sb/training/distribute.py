@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +15,14 @@ from keras_sb.commands import command
 from keras_sb.constants import STRATEGIES
 from keras_sb.data import DataError, ImageSource
 from keras_sb.training.keras_multi_worker import fix_keras_for_multi_worker
+from keras_sb.training.worker_start import (
+    check_port_free,
+    differences,
+    mismatch_message,
+    settings_digests,
+    start_deadline,
+    start_timeout,
+)
 
 TRAINING_TASKS = ("chief", "worker")  # in the order TensorFlow numbers their replicas
 
@@ -26,6 +34,8 @@ class Cluster:
 
     workers: int = 1
     index: int = 0
+    # {task ("chief 0", "worker 1"): "host:port"}, in the same order (for messages)
+    addresses: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def is_chief(self) -> bool:
@@ -63,7 +73,9 @@ class Cluster:
             raise ValueError(f"TF_CONFIG's task type {task_type!r} does not train: keras-sb "
                              f"runs as {' or '.join(TRAINING_TASKS)} tasks")
         offset = len(cluster.get("chief", [])) if task_type == "worker" else 0
-        return cls(sum(len(cluster.get(t, [])) for t in TRAINING_TASKS), offset + task_index)
+        addresses = tuple((f"{task} {index}", str(address)) for task in TRAINING_TASKS
+                          for index, address in enumerate(cluster.get(task, [])))
+        return cls(len(addresses), offset + task_index, addresses)
 
 
 def select_strategy(name: str = "auto", cluster: Cluster | None = None
@@ -82,7 +94,7 @@ def select_strategy(name: str = "auto", cluster: Cluster | None = None
     if name == "auto" and cluster.workers > 1:
         name = "multi_worker"
     if name == "multi_worker":
-        return multi_worker_strategy()
+        return multi_worker_strategy(cluster)
     if cluster.workers > 1:
         raise ValueError(f"TF_CONFIG lists {cluster.workers} workers, but --strategy {name} "
                          "trains on one machine: use --strategy auto or multi_worker, or unset "
@@ -99,16 +111,48 @@ def select_strategy(name: str = "auto", cluster: Cluster | None = None
 
 
 @functools.cache
-def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+def multi_worker_strategy(cluster: Cluster) -> tf.distribute.MultiWorkerMirroredStrategy:
     """The process's one MultiWorkerMirroredStrategy (the stages of ``keras-sb classifier``
-    share it: TensorFlow sets up the collectives once per process)."""
+    share it: TensorFlow sets up the collectives once per process), once every worker of
+    ``cluster`` has joined: this worker's port in use is named, and the process ends if the
+    others do not join in time (:mod:`worker_start`)."""
     fix_keras_for_multi_worker()
+    if not cluster.addresses:  # no TF_CONFIG: one worker
+        return _multi_worker_strategy()
+    task, address = cluster.addresses[cluster.index]
+    check_port_free(address, task)
+    others = dict(cluster.addresses[:cluster.index] + cluster.addresses[cluster.index + 1:])
+    try:
+        with start_deadline(start_timeout(), others):
+            return _multi_worker_strategy()
+    except tf.errors.OpError as error:  # "Could not start gRPC server": taken since checked
+        raise ValueError(f"this worker ({task}) could not listen at {address} (TF_CONFIG): "
+                         f"{error.message.splitlines()[0]}") from None
+
+
+def _multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     try:
         return tf.distribute.MultiWorkerMirroredStrategy()
     except RuntimeError as error:  # "Collective ops must be configured at program startup"
         raise RuntimeError(f"{error}: multi-worker training must be set up before TensorFlow "
                            "runs anything in the process; start each worker as its own "
                            f"`{command('STAGE')} ...` process") from None
+
+
+def check_same_settings(strategy: tf.distribute.Strategy, cluster: Cluster,
+                        settings: dict) -> None:
+    """Raise ValueError on every worker of ``cluster``, naming the settings, when the workers
+    were started with different settings (all but ``worker_start.LOCAL_SETTINGS``)."""
+    names, digests = settings_digests(settings)
+    per_worker = strategy.num_replicas_in_sync // cluster.workers
+
+    def gather(context, tensor):
+        return context.all_gather(tensor[None], axis=0)
+
+    [everyone] = _across_replicas(strategy, [digests], gather)
+    found = differences(names, everyone[::per_worker])
+    if found:
+        raise ValueError(mismatch_message(found))
 
 
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:

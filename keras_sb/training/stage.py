@@ -25,6 +25,7 @@ from keras_sb.training.callbacks import run_callbacks
 from keras_sb.training.config import RunConfig, resume_keys
 from keras_sb.training.distribute import (
     Cluster,
+    check_same_settings,
     from_chief,
     is_multi_worker,
     minimum_over_workers,
@@ -104,6 +105,8 @@ class TrainingStage:
         config, run = self.config, self.run
         self.cluster = cluster
         settings, keys = self.settings(), resume_keys(config)
+        if cluster:  # before anything differs between the workers
+            check_same_settings(strategy, cluster, settings)
         finished = run.already_finished(settings, keys, config.overwrite,
                                         setting_types(config))
         if cluster:  # the chief's folder decides
