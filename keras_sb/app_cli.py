@@ -90,7 +90,7 @@ def serve_demo(args: argparse.Namespace) -> int:
         build_demo,
         check_pretext,
         choose_pretext,
-        interrupt_on_sigterm,
+        interrupt_on_stop_signals,
         load_model,
         load_pretext,
         private_cache,
@@ -111,7 +111,7 @@ def serve_demo(args: argparse.Namespace) -> int:
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with interrupt_on_sigterm(), private_cache():  # removed when the server stops
+    with interrupt_on_stop_signals(), private_cache():  # removed when the server stops
         serve(build_demo(model, args.model, pretext=pretext, pretext_name=pretext_path or ""),
               args.host, args.port, args.max_upload_mb, args.cache_quota_mb,
               args.uploads_per_minute)

@@ -7,7 +7,7 @@ heads; a pretraining model given as ``pretext`` then draws the colorizations.
 The handlers (:func:`load_model`, :func:`load_pretext`, :func:`read_image`, :func:`analyse`)
 are plain functions of a file path or PIL image; :func:`build_demo` wraps them in a Gradio page
 and :func:`serve` serves it with upload limits and security headers; :func:`private_cache` and
-:func:`interrupt_on_sigterm` make sure its cache goes when the server stops (see docs/demo.md).
+:func:`interrupt_on_stop_signals` make sure its cache goes when the server stops (see docs/demo.md).
 """
 
 from __future__ import annotations
@@ -586,12 +586,18 @@ def private_cache() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    """SIGTERM raises ``KeyboardInterrupt``, as SIGINT does, while inside: the server then
-    stops the same way (``launch`` returns) and the enclosing ``with`` blocks clean up."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+def interrupt_on_stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise ``KeyboardInterrupt`` while inside: the server then stops
+    (``launch`` returns) and the enclosing ``with`` blocks clean up. SIGINT too, because a
+    process started in the background by a shell (``app.py &``) inherits it ignored."""
+    previous = {signum: signal.signal(signum, signal.default_int_handler)
+                for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

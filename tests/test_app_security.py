@@ -30,7 +30,7 @@ from keras_sb.demo import (
     UploadLimits,
     build_demo,
     cache_usage,
-    interrupt_on_sigterm,
+    interrupt_on_stop_signals,
     load_classifier,
     load_pretext,
     private_cache,
@@ -262,18 +262,20 @@ def test_upload_limits_per_client_and_size():
     assert post("10.0.0.6", b"x" * 10, "/gradio_api/info").status_code == 200  # not an upload
 
 
-def test_private_cache_is_removed_on_sigterm(tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_private_cache_is_removed_on_stop_signals(tmp_path, monkeypatch, signum):
+    """Also when SIGINT was ignored, as in a process a shell started in the background."""
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), interrupt_on_sigterm(), private_cache() as cache:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with pytest.raises(KeyboardInterrupt), interrupt_on_stop_signals(), private_cache() as cache:
         assert os.environ["GRADIO_TEMP_DIR"] == str(cache)
         assert cache.parent == tmp_path and cache.name.startswith(CACHE_PREFIX)
         (cache / "upload").mkdir()
         (cache / "upload" / "photo.jpg").write_bytes(PHOTO.read_bytes())
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
         time.sleep(5)
     assert list(tmp_path.iterdir()) == [] and os.environ["GRADIO_TEMP_DIR"] == str(tmp_path)
-    assert signal.getsignal(signal.SIGTERM) is before
+    assert signal.signal(signal.SIGINT, before) is signal.SIG_IGN
 
 
 @pytest.mark.slow
