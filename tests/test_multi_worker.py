@@ -211,7 +211,7 @@ def test_a_port_in_use_is_named_and_the_other_worker_stops_in_time(tiny_unlabell
         workers = []
         for index in (0, 1):
             environment = dict(os.environ, **ONE_THREAD, TMPDIR=str(tmp), PYTHONPATH=str(ROOT),
-                               TF_CONFIG=tf_config(ports, index), KERAS_SB_WORKER_TIMEOUT="20")
+                               TF_CONFIG=tf_config(ports, index), KERAS_SB_WORKER_TIMEOUT="10")
             with open(tmp / f"worker{index}.log", "w") as log:
                 workers.append(subprocess.Popen(
                     [sys.executable, "train.py", "--data", str(tiny_unlabelled), "--out",
@@ -220,7 +220,7 @@ def test_a_port_in_use_is_named_and_the_other_worker_stops_in_time(tiny_unlabell
         assert [w.wait(timeout=120) for w in workers] == [2, -signal.SIGKILL]
     assert time.time() - started < 90
     assert f"port {ports[0]} of this worker (worker 0, 127.0.0.1:{ports[0]}" in output(tmp, 0)
-    assert (f"did not start within 20 s: nothing listens at worker 0 (127.0.0.1:{ports[0]})"
+    assert (f"did not start within 10 s: nothing listens at worker 0 (127.0.0.1:{ports[0]})"
             in output(tmp, 1))
     assert not (tmp_path / "run").exists()
 
