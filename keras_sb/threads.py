@@ -2,9 +2,9 @@
 
 The colour and lightness nets do not depend on each other, so TensorFlow's executor runs an op
 of each at once. By default each op splits its work over all cores; with half the cores per op
-(intra-op threads) the two halves run side by side with less splitting and joining. On the
-project's 2-core VM this made pretraining steps ~3 % faster for ``simple`` and ``alex``
-(README, Speed).
+(intra-op threads) the two halves run side by side with less splitting and joining. On a
+2-core x86 VM this made pretraining steps ~3 % faster for ``simple`` and ``alex``
+(docs/speed.md).
 """
 
 from __future__ import annotations
