@@ -3,7 +3,7 @@
 ``python app.py [--model PATH] [--pretext PATH] [--host H] [--port P] [--max-upload-mb N]
 [--cache-quota-mb N] [--uploads-per-minute N]``: the same as ``keras-sb demo [options]`` once
 installed; its options live in ``keras_sb/app_cli.py``, the page, its handlers and the server
-settings in ``keras_sb/demo.py`` (see docs/demo.md).
+settings in ``keras_sb/demo/`` (see docs/demo.md).
 """
 
 import sys

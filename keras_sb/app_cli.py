@@ -2,7 +2,7 @@
 ``python app.py`` in a checkout, ``python -m keras_sb.app_cli``) with ``[--model PATH]
 [--pretext PATH] [--host H] [--port P] [--max-upload-mb N] [--cache-quota-mb N]
 [--uploads-per-minute N]``; the page, its handlers and the server settings live in
-``keras_sb/demo.py`` (see docs/demo.md). Its options are declared without importing TensorFlow
+``keras_sb/demo/`` (see docs/demo.md). Its options are declared without importing TensorFlow
 or Gradio, which load once the arguments have been parsed.
 """
 

@@ -13,7 +13,7 @@ COLOR_SPACES = ("lab", "rgb", "lab_distort")
 HEADS = ("shallow", "mlp")
 STRATEGIES = ("auto", "default", "mirrored", "one_device", "multi_worker")
 
-# The web demo's server (keras_sb/demo.py).
+# The web demo's server (keras_sb/demo/server.py).
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MAX_UPLOAD_MB = 20.0
 DEFAULT_CACHE_QUOTA_MB = 512.0

@@ -20,7 +20,7 @@ FORBIDDEN = {
     "confusion_plot.py": ("keras_sb.models", "keras_sb.training"),
     "visualize.py": ("keras_sb.training",),
     "export.py": ("keras_sb.visualize", "keras_sb.training"),
-    "demo.py": ("keras_sb.training",),
+    "demo": ("keras_sb.training",),
 }
 
 

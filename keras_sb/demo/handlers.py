@@ -1,0 +1,252 @@
+"""The demo's handlers: plain functions of a file path, an upload or a PIL image.
+
+:func:`load_model` and :func:`load_pretext` read the checkpoints, :func:`read_image` and
+:func:`read_regular_file` the uploads, :func:`analyse` gives everything the page shows for one
+image (class probabilities from :func:`classify`, colorizations from :func:`panels`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+from pathlib import Path
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from keras_sb.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
+from keras_sb.commands import command
+from keras_sb.data.decode import as_float, center_crop, decode_image
+from keras_sb.models import DEFAULT_MODEL
+from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models.split_brain import SplitBrain
+from keras_sb.visualize import PANELS, reconstructions
+
+# The pretraining model that draws the colorizations of the shipped classifier (DEFAULT_MODEL)
+# when that has no pretext heads; used only if the file exists.
+DEFAULT_PRETEXT = str(Path(DEFAULT_MODEL).with_name("pretext.keras"))
+DEFAULT_TEMPERATURE = 0.38
+TEMPERATURE_RANGE = (0.05, 1.0)
+PANEL_SIDE = 192  # gallery tiles are upscaled (nearest) so the 12x12 targets stay visible
+# Gallery order: what goes in, the two predictions, both together, then the 12x12 targets.
+GALLERY_PANELS = ("input", "lightness_input", "predicted_color", "predicted_lightness",
+                  "recombined", "target_color", "target_lightness")
+MODE_NAMES = {"1": "black-and-white", "L": "greyscale", "LA": "greyscale + alpha",
+              "I": "32-bit greyscale", "I;16": "16-bit greyscale", "P": "palette",
+              "PA": "palette + alpha", "RGBA": "RGBA (alpha dropped)", "CMYK": "CMYK",
+              "YCbCr": "YCbCr"}
+EMPTY_STATUS = "Upload an image or pick one of the examples."
+
+
+class Upload(NamedTuple):
+    """The bytes of an uploaded file and its name (for messages)."""
+
+    contents: bytes
+    name: str
+
+
+ImageSource = str | os.PathLike | Image.Image | Upload
+DemoModel = SplitBrainClassifier | SplitBrain
+
+
+def next_step() -> str:
+    """How to train a classifier from a pretraining run, in the spelling of the command that
+    started the demo."""
+    return (f"`{command('linprobe')} --init RUN` (a linear probe) or `{command('finetune')} "
+            "--init RUN` (fine-tuning), RUN being this pretraining run folder or its .keras file")
+
+
+class ImageError(ValueError):
+    """An upload that is not a readable image; the message says why."""
+
+
+class DemoOutput(NamedTuple):
+    """What the page shows: class probabilities, captioned panels and a status line."""
+
+    label: dict[str, float]
+    gallery: list[tuple[np.ndarray, str]]
+    status: str
+
+
+def load_classifier(path: str | os.PathLike) -> SplitBrainClassifier:
+    """A ``SplitBrainClassifier`` from a .keras file or a run folder (its best.keras)."""
+    return load_checkpoint(path, SplitBrainClassifier)
+
+
+def load_model(path: str | os.PathLike, flag: str = "--model") -> DemoModel:
+    """A classifier or a pretraining model (``SplitBrain``) from a .keras file or a run folder
+    (its best.keras); anything else is a ``CheckpointError`` naming ``flag`` and the path."""
+    model = load_checkpoint(path, keras.Model, flag)
+    if not isinstance(model, SplitBrainClassifier | SplitBrain):
+        raise CheckpointError(f"{flag} {checkpoint_path(path, flag)} holds a "
+                              f"{type(model).__name__}, not a SplitBrainClassifier (from "
+                              f"{command('finetune')} or linprobe) or a SplitBrain (from "
+                              f"{command('pretrain')})")
+    return model
+
+
+def load_pretext(path: str | os.PathLike, flag: str = "--pretext") -> SplitBrain:
+    """The pretraining model (``SplitBrain``) of a .keras file or a pretraining run folder."""
+    return load_checkpoint(path, SplitBrain, flag)
+
+
+def choose_pretext(model_path: str | os.PathLike,
+                   pretext_path: str | os.PathLike | None = None) -> str | None:
+    """The pretraining checkpoint to draw colorizations with: ``pretext_path`` when given,
+    else ``DEFAULT_PRETEXT`` when ``model_path`` is the shipped classifier and that file
+    exists, else None."""
+    if pretext_path is not None:
+        return str(pretext_path)
+    shipped = Path(model_path).expanduser().resolve() == Path(DEFAULT_MODEL).resolve()
+    return DEFAULT_PRETEXT if shipped and Path(DEFAULT_PRETEXT).is_file() else None
+
+
+def image_size(model: DemoModel) -> int:
+    return model.input_shape[1]
+
+
+def check_pretext(model: SplitBrainClassifier, pretext: SplitBrain,
+                  model_path: str | os.PathLike, pretext_path: str | os.PathLike) -> None:
+    """Raise a ``CheckpointError`` naming both files unless ``pretext`` takes images of the
+    classifier's size in its colour space."""
+    ours = (image_size(model), model.codec.color_space)
+    theirs = (image_size(pretext), pretext.codec.color_space)
+    if ours != theirs:
+        raise CheckpointError(
+            f"--pretext {pretext_path} does not match --model {model_path}: the pretraining "
+            f"model takes {theirs[0]}x{theirs[0]} images in colour space {theirs[1]}, the "
+            f"classifier {ours[0]}x{ours[0]} images in {ours[1]}; give the pretraining run the "
+            "classifier was trained from (its --init)")
+
+
+def _colorizer(model: DemoModel, pretext: SplitBrain | None) -> DemoModel | None:
+    """The model that draws the colorizations: ``model`` if it can, else ``pretext``."""
+    if isinstance(model, SplitBrain) or model.has_pretext_heads:
+        return model
+    return pretext
+
+
+def _encoded(source: ImageSource) -> tuple[bytes, str]:
+    """The encoded bytes of ``source`` and a name for it (a PIL image is written as PNG)."""
+    if isinstance(source, Upload):
+        return source
+    if isinstance(source, Image.Image):
+        buffer = io.BytesIO()
+        source.convert("RGB").save(buffer, "PNG")
+        return buffer.getvalue(), "image"
+    path = Path(source)
+    try:
+        return path.read_bytes(), path.name
+    except OSError as error:
+        raise ImageError(f"cannot read {path.name}: {error.strerror}") from error
+
+
+def _describe(source: ImageSource, contents: bytes) -> str:
+    """The colour mode and frame count as a phrase ('' for a single RGB image)."""
+    try:
+        image = source if isinstance(source, Image.Image) else Image.open(io.BytesIO(contents))
+    except (UnidentifiedImageError, OSError):
+        return ""  # a format PIL does not know but TensorFlow may (e.g. JPEG XL)
+    notes = []
+    if image.mode != "RGB":
+        notes.append(f"converted {MODE_NAMES.get(image.mode, image.mode)} to RGB")
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"used the first of {frames} frames")
+    return "; ".join(notes)
+
+
+def read_image(source: ImageSource, size: int) -> tuple[np.ndarray, str]:
+    """``source`` -> (float32 [size, size, 3] in [0, 1], a note on what was changed).
+
+    Decoded by keras_sb's ``decode_image`` and centre-cropped after resizing the shorter side
+    to ``size``, exactly as in evaluation. Raises ``ImageError`` for unreadable files.
+    """
+    contents, name = _encoded(source)
+    try:
+        image = decode_image(tf.constant(contents))
+    except tf.errors.OpError as error:
+        reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", error.message, flags=re.S)
+        reason = re.sub(r"^assertion failed: \[(.*)\]$", r"\1", reason.strip(), flags=re.S)
+        raise ImageError(f"{name} is not a readable image: {reason}") from None
+    height, width = image.shape[:2]
+    notes = []
+    if (height, width) != (size, size):
+        notes.append(f"resized {width}x{height} to {size}x{size} (shorter side to {size}, "
+                     "centre crop, as in evaluation)")
+    notes.append(_describe(source, contents))
+    return as_float(center_crop(image, size)).numpy(), "; ".join(filter(None, notes))
+
+
+def classify(model: SplitBrainClassifier, rgb: np.ndarray) -> dict[str, float]:
+    """Calibrated class probabilities {class name: p} for one float32 [S, S, 3] image."""
+    logits = model(rgb[None], training=False)
+    probabilities = model.probabilities(logits[0]).numpy()
+    return {name: float(p) for name, p in zip(model.class_names, probabilities, strict=True)}
+
+
+def panels(model: DemoModel, rgb: np.ndarray,
+           temperature: float) -> list[tuple[np.ndarray, str]]:
+    """Captioned uint8 panels (those of ``GALLERY_PANELS`` the model's objective has),
+    upscaled to ``PANEL_SIDE`` pixels; ``model`` is a pretraining model or a classifier with
+    pretext heads."""
+    images = reconstructions(model, rgb[None], temperature)
+    items = []
+    for name in (name for name in GALLERY_PANELS if name in images):
+        tile = Image.fromarray(images[name][0]).resize((PANEL_SIDE, PANEL_SIDE), Image.NEAREST)
+        items.append((np.asarray(tile), PANELS[name]))
+    return items
+
+
+def analyse(model: DemoModel, source: ImageSource | None,
+            temperature: float = DEFAULT_TEMPERATURE,
+            pretext: SplitBrain | None = None) -> DemoOutput:
+    """Everything the page shows for one image; unreadable images give a message, not an error.
+
+    ``model`` is a classifier (class probabilities) or a pretraining model (no classes).
+    The colorizations are drawn by ``model`` when it can, else by ``pretext``, a pretraining
+    model of the classifier's image size and colour space (see :func:`check_pretext`); a
+    classifier without pretext heads and no ``pretext`` gives none.
+    ``temperature`` (clipped to ``TEMPERATURE_RANGE``) is the annealed-mean temperature used
+    to decode both predicted distributions.
+    """
+    if source is None:
+        return DemoOutput({}, [], EMPTY_STATUS)
+    size = image_size(model)
+    try:
+        rgb, note = read_image(source, size)
+    except ImageError as error:
+        return DemoOutput({}, [], f"⚠️ **Could not use this file.** {error}")
+    temperature = min(max(float(temperature), TEMPERATURE_RANGE[0]), TEMPERATURE_RANGE[1])
+    status = f"Input: {note}." if note else f"Input: used as is ({size}x{size} RGB)."
+    if isinstance(model, SplitBrain):
+        status += (" This is a pretraining model: it predicts colours and lightness but names "
+                   f"no classes. To get a classifier, run {next_step()}.")
+        return DemoOutput({}, panels(model, rgb, temperature), status)
+    label = classify(model, rgb)
+    colorizer = _colorizer(model, pretext)
+    if colorizer is None:
+        status += (f" This classifier keeps the backbones only up to {model.feature_layer}, "
+                   "so it cannot show colorizations; start the demo with `--pretext RUN` (the "
+                   "pretraining run it was trained from) to show them.")
+        return DemoOutput(label, [], status)
+    return DemoOutput(label, panels(colorizer, rgb, temperature), status)
+
+
+def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else an
+    ``OSError``; opened without following a symlink or waiting (a FIFO, a device)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+    with open(os.open(path, flags), "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            raise OSError(f"{path} is not a regular file of at most {limit} bytes")
+        contents = file.read(limit + 1)
+    if len(contents) > limit:  # grew since fstat
+        raise OSError(f"{path} is larger than {limit} bytes")
+    return contents
