@@ -7,20 +7,14 @@ about how training runs (devices, workers, resuming) is changed here, once.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_sb.data import DataError
 from keras_sb.training.callbacks import run_callbacks
 from keras_sb.training.config import RunConfig, resume_keys
 from keras_sb.training.distribute import (
@@ -28,11 +22,11 @@ from keras_sb.training.distribute import (
     check_same_settings,
     from_chief,
     is_multi_worker,
-    minimum_over_workers,
     select_strategy,
 )
-from keras_sb.training.resume import ResumeState, assign
+from keras_sb.training.resume import ResumeState
 from keras_sb.training.run_folder import RunFolder, setting_types
+from keras_sb.training.workers import distribute_datasets, share_resume_state, worker_folder
 
 log = logging.getLogger("keras_sb")
 
@@ -152,8 +146,10 @@ class TrainingStage:
         steps = {"steps_per_epoch": max(1, len(self.train_source) // global_batch)}
         train = train.repeat()
         if self.cluster:
-            committed, history = self.share_resume_state(trained, state)
-            train, val, steps["validation_steps"] = self.distribute(strategy, train, val)
+            committed, history = share_resume_state(trained, state, run, self.monitor,
+                                                    config.epochs, self.extending)
+            train, val, steps["validation_steps"] = distribute_datasets(
+                strategy, self.cluster, train, val)
         else:
             committed = state.restore(trained)
             history = run.logged(self.monitor) if committed["epochs"] else []
@@ -174,73 +170,3 @@ class TrainingStage:
                         callbacks=callbacks, shuffle=False, verbose=1 if config.progress else 2,
                         **steps)
         return time.time() - started
-
-    def share_resume_state(self, model: keras.Model, state: ResumeState
-                           ) -> tuple[dict, list[float]]:
-        """The chief's resume state (weights, optimizer state, epochs done, the monitored value
-        of each) on every worker: the others' folders are new, and need not see the chief's.
-        Returns (the state, the monitored values)."""
-        committed = state.read()
-        history = self.run.logged(self.monitor) if committed["epochs"] else []
-        numbers = np.full(2 + self.config.epochs, np.nan)  # the same shape on every worker
-        numbers[:2] = committed["epochs"], committed["complete"] and not self.extending
-        history = history[:self.config.epochs]  # more epochs done than asked for: no training
-        numbers[2:2 + len(history)] = history
-        variables = state.variables(model)
-        values = (state.values(committed) if committed["epochs"]
-                  else [np.asarray(v) for v in variables])
-        *values, numbers = from_chief(model.distribute_strategy, [*values, numbers])
-        assign(variables, values, "of the chief")
-        return ({"epochs": int(numbers[0]), "complete": bool(numbers[1])},
-                [float(v) for v in numbers[2:] if not np.isnan(v)])
-
-    def distribute(self, strategy: tf.distribute.Strategy, train: tf.data.Dataset,
-                   val: tf.data.Dataset) -> tuple:
-        """This worker's datasets of per-replica batches as distributed datasets, and the
-        held-out steps: as many batches as every worker has (the last may be left out)."""
-        local = strategy.num_replicas_in_sync // self.cluster.workers
-        [val_steps] = minimum_over_workers(strategy, [int(val.cardinality()) // local])
-        if val_steps < 1:
-            raise DataError(f"too few held-out images for {strategy.num_replicas_in_sync} "
-                            "devices: every device needs at least one; raise --val-fraction")
-        return (strategy.distribute_datasets_from_function(lambda _: train),
-                strategy.distribute_datasets_from_function(
-                    lambda _: val.take(val_steps * local).repeat()),
-                val_steps)
-
-
-@contextlib.contextmanager
-def worker_folder(cluster: Cluster, out: str):
-    """Where this worker writes: ``out`` on the chief; elsewhere a temporary folder, removed
-    at the end (one writer, even when every worker is given the same ``out``), as are those
-    that killed workers left behind."""
-    if cluster.is_chief:
-        yield out
-        return
-    remove_orphaned_worker_folders()
-    folder = tempfile.mkdtemp(prefix=f"{WORKER_FOLDER}{os.getpid()}-")
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-WORKER_FOLDER = "keras-sb-worker-"
-
-
-def remove_orphaned_worker_folders() -> None:
-    """Delete the temporary worker folders of processes that no longer run."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{WORKER_FOLDER}*-*"):
-        pid = folder.name[len(WORKER_FOLDER):].split("-")[0]
-        if pid.isdigit() and not process_exists(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's
-        return True
-    return True
