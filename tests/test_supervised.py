@@ -54,7 +54,7 @@ def test_finetune_from_a_run_folder_needs_no_repeated_flags(pretrained, tmp_path
     assert (out / "confusion.png").stat().st_size > 1000
     model = keras.saving.load_model(out / "best.keras")
     assert isinstance(model, SplitBrainClassifier)
-    backbone = model.backbone_config["config"]
+    backbone = model.pretext_model_config["config"]
     assert (backbone["l_bins"], backbone["ab_bins"], backbone["width"]) == (20, "grid:5", 0.25)
     assert backbone["objective"] == "split_brain"
     assert model.class_names[0] == "cassette_player"

@@ -81,7 +81,7 @@ A classifier on the features of both networks then names the image.
 labels: the page shows its colorizations but names no classes. To get a classifier, run
 {next_step()}. Any image is brought to {size}x{size} as in evaluation."""
     classes = ", ".join(model.class_names)
-    backbone = model.backbone_config["config"]
+    backbone = model.pretext_model_config["config"]
     intro = f"""{header}
 **Model** `{model_name}`: `{backbone["encoder"]}` backbones (width {backbone["width"]},
 objective `{model.task.objective}`),

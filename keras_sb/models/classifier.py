@@ -52,7 +52,8 @@ class SplitBrainClassifier(ConfigurableModel):
     head: ``shallow`` (one linear layer) or ``mlp`` (linear 1000, BatchNorm, ReLU, linear).
 
     Args:
-        backbone: a ``SplitBrain`` pretext model (or its serialised config).
+        pretext_model: a ``SplitBrain`` (or its serialised config; older saved configs name
+            it ``backbone``).
         num_classes: classes to predict; class_names: their names (kept in the config).
         head: ``shallow`` or ``mlp``.
         feature_layer: backbone stage or ``logits``.
@@ -64,19 +65,19 @@ class SplitBrainClassifier(ConfigurableModel):
             fitted on the validation split (``keras_sb.calibration.fit_temperature``).
     """
 
-    def __init__(self, backbone: SplitBrain | dict, num_classes: int, class_names=None,
+    def __init__(self, pretext_model: SplitBrain | dict, num_classes: int, class_names=None,
                  head: str = "shallow", feature_layer: str = LOGITS,
                  feature_dims: int = 28800, freeze_backbone: bool = False,
                  temperature: float = 1.0, **kwargs):
-        if isinstance(backbone, dict):
-            backbone = keras.saving.deserialize_keras_object(backbone)
+        if isinstance(pretext_model, dict):
+            pretext_model = keras.saving.deserialize_keras_object(pretext_model)
         if head not in HEADS:
             raise ValueError(f"--head must be one of {HEADS}, got {head!r}")
-        size = backbone.image_size
+        size = pretext_model.image_size
         image = keras.Input((size, size, 3), name="image")
-        channels = ColorChannels(backbone.codec.color_space, name="color_channels",
+        channels = ColorChannels(pretext_model.codec.color_space, name="color_channels",
                                  dtype="float32")(image)  # colour maths in float32
-        extractors = backbone.feature_models(feature_layer)
+        extractors = pretext_model.feature_models(feature_layer)
         stages = feature_layer.split("+")
         features = []
         for name, (part, extractor) in extractors.items():
@@ -99,9 +100,9 @@ class SplitBrainClassifier(ConfigurableModel):
         for _, extractor in extractors.values():  # after Model.__init__, which resets them
             extractor.trainable = not freeze_backbone
         # Only the layers up to feature_layer belong to this model; the config keeps the rest.
-        self.backbone_config = keras.saving.serialize_keras_object(backbone)
-        self.task = backbone.task
-        self.codec = backbone.codec
+        self.pretext_model_config = keras.saving.serialize_keras_object(pretext_model)
+        self.task = pretext_model.task
+        self.codec = pretext_model.codec
         self.num_classes = num_classes
         self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self.head = head
@@ -142,9 +143,16 @@ class SplitBrainClassifier(ConfigurableModel):
                                                               training=False)
                 for d in self.task.directions}
 
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        if "backbone" in config:  # the key of files saved before keras-sb 0.3
+            config["pretext_model"] = config.pop("backbone")
+        return super().from_config(config)
+
     def init_args(self) -> dict:
         return {
-            "backbone": self.backbone_config,
+            "pretext_model": self.pretext_model_config,
             "num_classes": self.num_classes,
             "class_names": self.class_names,
             "head": self.head,

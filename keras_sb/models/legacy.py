@@ -34,7 +34,7 @@ def is_legacy(config: dict) -> bool:
     """True for the ``config.json`` of a 0.1 SplitBrain or SplitBrainClassifier file."""
     inner = config.get("config", {})
     if config.get("class_name") == "SplitBrainClassifier":
-        inner = inner.get("backbone", {}).get("config", {})
+        inner = (inner.get("pretext_model") or inner.get("backbone", {})).get("config", {})
     elif config.get("class_name") != "SplitBrain":
         return False
     return "objective" not in inner

@@ -59,7 +59,7 @@ def check_number(flag: str, value: float, bounds) -> None:
 
 
 @dataclass
-class BackboneConfig:
+class PretextConfig:
     """How the pretext model is built (when it is not loaded from a run): its constructor
     arguments (``SplitBrain``)."""
 
@@ -81,7 +81,7 @@ class BackboneConfig:
                          "(L->ab), lightness (ab->L), or one added with "
                          "keras_sb.models.register_objective", resume=True)
 
-    def check_backbone(self) -> None:
+    def check_pretext_settings(self) -> None:
         """Raise ValueError naming the flag for an unknown encoder or objective, or bins that
         cannot work."""
         from keras_sb.models import BACKBONES, OBJECTIVES  # registries, filled as they import
@@ -94,13 +94,15 @@ class BackboneConfig:
         BACKBONES[self.encoder].check_image_size(self.image_size)
         TargetCodec(self.color_space, self.l_bins, self.ab_bins)
 
-    def backbone_settings(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(BackboneConfig)}
+    def pretext_settings(self) -> dict:
+        """The constructor arguments of ``SplitBrain``."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(PretextConfig)}
 
-    def build_backbone(self) -> SplitBrain:
+    def build_pretext_model(self) -> SplitBrain:
+        """A new ``SplitBrain`` of these settings (random weights)."""
         from keras_sb.models.split_brain import SplitBrain
 
-        return SplitBrain(**self.backbone_settings())
+        return SplitBrain(**self.pretext_settings())
 
 
 EPOCHS_HELP = "maximum epochs"
@@ -168,7 +170,7 @@ CHECKPOINT_HELP = "classifier checkpoint (.keras) from finetune or linprobe, or 
 
 
 @dataclass
-class PretrainConfig(BackboneConfig, RunConfig):
+class PretrainConfig(PretextConfig, RunConfig):
     """Settings of a pretraining run."""
 
     val_fraction: float = opt(0.05, "share of the images held out (at random) to choose the "
@@ -182,7 +184,7 @@ class PretrainConfig(BackboneConfig, RunConfig):
     def __post_init__(self):
         self.out = self.out or f"runs/pretrain-{self.encoder}"
         self.check_run()
-        self.check_backbone()
+        self.check_pretext_settings()
 
 
 def pretrained_settings(init: str) -> dict:
@@ -199,22 +201,22 @@ def pretrained_settings(init: str) -> dict:
 
 
 @dataclass
-class InitConfig(BackboneConfig):
+class InitConfig(PretextConfig):
     """Where the backbones come from: a pretraining run or checkpoint, or random weights."""
 
     init: str = opt("random", "a pretraining run folder (or its .keras checkpoint) to start "
                     "from, or 'random' (uses --encoder etc.)", resume=True)
 
     def resolve_init(self) -> None:
-        """Check the backbone flags, then take the pretrained model's settings from --init."""
-        self.check_backbone()
+        """Check the pretext model's flags, then take the pretrained settings from --init."""
+        self.check_pretext_settings()
         if self.init != "random":
             self.take_pretrained_settings(pretrained_settings(self.init))
 
     def take_pretrained_settings(self, pretrained: dict) -> None:
         """Record the pretrained model's settings; a flag given with another value is an
         error naming both (a flag left at its default takes the pretrained value)."""
-        for f in dataclasses.fields(BackboneConfig):
+        for f in dataclasses.fields(PretextConfig):
             ours, theirs = getattr(self, f.name), pretrained.get(f.name, f.default)
             if ours not in (f.default, theirs):
                 raise ValueError(f"--{f.name.replace('_', '-')} {ours} conflicts with --init "
@@ -222,11 +224,11 @@ class InitConfig(BackboneConfig):
                                  "flag out (the pretrained setting is used)")
             setattr(self, f.name, theirs)
 
-    def load_backbone(self) -> SplitBrain:
+    def load_pretext_model(self) -> SplitBrain:
         """The pretext model of ``--init``: a run folder's best checkpoint, a .keras file,
         or a freshly initialised one."""
         if self.init == "random":
-            return self.build_backbone()
+            return self.build_pretext_model()
         from keras_sb.checkpoints import load_checkpoint
         from keras_sb.models.split_brain import SplitBrain
 
@@ -480,8 +482,8 @@ class ClassifierPipelineConfig:
 def part_options(part: str) -> list[dataclasses.Field]:
     """The options of ``part`` that the classifier command takes as ``--PART-NAME``: all but
     those it sets itself (its own options, where the data and run folders go, and for the
-    classifier the backbone's settings, which come from the pretraining)."""
+    classifier the pretext model's settings, which come from the pretraining)."""
     own = {f.name for f in flag_fields(ClassifierPipelineConfig)} | {"init"}
     if part != "pretrain":
-        own |= {f.name for f in dataclasses.fields(BackboneConfig)}
+        own |= {f.name for f in dataclasses.fields(PretextConfig)}
     return [f for f in flag_fields(PARTS[part]) if f.name not in own]

@@ -34,7 +34,7 @@ def knn_probe(config: KnnConfig) -> dict:
     val = test if test is not None else holdout
     keras.utils.set_random_seed(config.seed)
     names = train.class_names
-    model = SplitBrainClassifier(config.load_backbone(), len(names), names,
+    model = SplitBrainClassifier(config.load_pretext_model(), len(names), names,
                                  feature_layer=config.feature_layer,
                                  feature_dims=config.feature_dims, freeze_backbone=True)
     extractor, _ = split_at_features(model)

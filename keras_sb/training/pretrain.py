@@ -50,7 +50,7 @@ class Pretraining(TrainingStage):
                  len(self.val_source), source.description)
 
     def build_model(self) -> SplitBrain:
-        return self.config.build_backbone().compile_for_pretraining(self.config.learning_rate)
+        return self.config.build_pretext_model().compile_for_pretraining(self.config.learning_rate)
 
     def datasets(self, model: SplitBrain, batch_size: int, shard: Cluster):
         config = self.config

@@ -169,7 +169,7 @@ class ClassifierTraining(TrainingStage):
 
     def build_model(self) -> SplitBrainClassifier:
         config, names = self.config, self.train_source.class_names
-        pretext = config.load_backbone()
+        pretext = config.load_pretext_model()
         model = SplitBrainClassifier(pretext, len(names), names, config.head,
                                      config.feature_layer, config.feature_dims,
                                      config.freeze_encoders)
