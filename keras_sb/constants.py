@@ -11,6 +11,9 @@ DEFAULT_MODEL = str(_PACKAGE / "default_model" / "classifier.keras")
 
 COLOR_SPACES = ("lab", "rgb", "lab_distort")
 HEADS = ("shallow", "mlp")
+# The classifiers' features: --feature-layer, --feature-dims and SplitBrainClassifier's defaults.
+DEFAULT_FEATURE_LAYER = "conv3"
+DEFAULT_FEATURE_DIMS = 9216
 STRATEGIES = ("auto", "default", "mirrored", "one_device", "multi_worker")
 
 # The web demo's server (keras_sb/demo/server.py).

@@ -45,9 +45,11 @@ PHOTO = EXAMPLES_DIR / "parachute.jpg"
 GREY_CHURCH = Path(__file__).resolve().parent / "data" / "church_grey_160x120.png"
 
 
-def save_tiny_classifier(path: Path, **kwargs) -> Path:
-    """An untrained 3-class classifier on a quarter-width ``simple`` pair, saved to ``path``."""
-    SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES, **kwargs).save(path)
+def save_tiny_classifier(path: Path, feature_layer: str = "logits", **kwargs) -> Path:
+    """An untrained 3-class classifier on a quarter-width ``simple`` pair (with its pretext
+    heads unless ``feature_layer`` says otherwise), saved to ``path``."""
+    SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES,
+                         feature_layer=feature_layer, **kwargs).save(path)
     return path
 
 

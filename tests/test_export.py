@@ -67,7 +67,8 @@ def exported(tmp_path_factory, images) -> tuple[SplitBrainClassifier, SplitBrain
     folder = tmp_path_factory.mktemp("export")
     keras.utils.set_random_seed(0)
     pretext = SplitBrain("simple", width=0.25)
-    model = SplitBrainClassifier(pretext, 3, CLASSES)  # shares the pretext model's layers
+    # logits features: shares the pretext model's layers, heads included
+    model = SplitBrainClassifier(pretext, 3, CLASSES, feature_layer="logits")
     color_head = pretext.get_layer("color_head")
     kernel, bias = color_head.get_weights()
     color_head.set_weights([kernel * 100, bias])

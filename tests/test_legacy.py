@@ -1,7 +1,9 @@
 """keras-sb 0.1 checkpoints (encoders with their heads inside) load as today's models."""
 
+import dataclasses
 import json
 import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ from keras_sb.checkpoints import checkpoint_config, load_checkpoint
 from keras_sb.cli import main
 from keras_sb.models import SplitBrain, SplitBrainClassifier
 from keras_sb.models.legacy import convert, is_legacy
+from keras_sb.training.config import FinetuneConfig
 
 DATA = Path(__file__).resolve().parent / "data"
 # Written by keras-sb 0.1 with a quarter-width simple pair trained two epochs, with the
@@ -50,6 +53,30 @@ def test_shipped_model_is_current():
     from keras_sb.models import DEFAULT_MODEL
 
     assert not is_legacy(checkpoint_config(Path(DEFAULT_MODEL)))
+
+
+def test_a_0_2_classifier_keeps_its_features_and_the_defaults_are_the_cli_s(tmp_path):
+    """A file saved by 0.2 (pretext model under "backbone", logits and 28,800: 0.2's
+    defaults, written out in its config) loads with those; new classifiers take the CLI's."""
+    new, old = tmp_path / "new.keras", tmp_path / "old.keras"
+    SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, feature_layer="logits",
+                         feature_dims=28800).save(new)
+    with zipfile.ZipFile(new) as source, zipfile.ZipFile(old, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                config["config"]["backbone"] = config["config"].pop("pretext_model")
+                data = json.dumps(config)
+            target.writestr(item, data)
+    assert not is_legacy(checkpoint_config(old))
+    model = load_checkpoint(old, SplitBrainClassifier)
+    assert (model.feature_layer, model.feature_dims) == ("logits", 28800)
+    assert model.has_pretext_heads
+    cli = {f.name: f.default for f in dataclasses.fields(FinetuneConfig)}
+    fresh = SplitBrainClassifier(SplitBrain("simple", width=0.25), 3)
+    assert (fresh.feature_layer, fresh.feature_dims) == (cli["feature_layer"],
+                                                         cli["feature_dims"])
 
 
 def test_old_run_folder_is_refused_for_resuming_but_usable_as_init(tmp_path, capsys):

@@ -51,7 +51,7 @@ def test_objective_pretrains_previews_classifies_and_exports(objective, tmp_path
     assert EXPECTED_PANELS[objective] <= set(panels)
     if objective in ("colorization", "lightness"):
         assert "recombined" not in panels
-    classifier = SplitBrainClassifier(model, 3, ["a", "b", "c"])
+    classifier = SplitBrainClassifier(model, 3, ["a", "b", "c"], feature_layer="logits")
     assert classifier(RGB).shape == (4, 3)
     shown = analyse(classifier, tf.keras.utils.array_to_img(RGB[0]))
     assert len(shown.gallery) >= 3 and sum(shown.label.values()) == pytest.approx(1, abs=1e-5)

@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from keras_sb.color import encode_channels
-from keras_sb.constants import HEADS
+from keras_sb.constants import DEFAULT_FEATURE_DIMS, DEFAULT_FEATURE_LAYER, HEADS
 from keras_sb.models.base import ConfigurableModel
 from keras_sb.models.objectives import CHANNELS
 from keras_sb.models.split_brain import LOGITS, SplitBrain
@@ -66,8 +66,8 @@ class SplitBrainClassifier(ConfigurableModel):
     """
 
     def __init__(self, pretext_model: SplitBrain | dict, num_classes: int, class_names=None,
-                 head: str = "shallow", feature_layer: str = LOGITS,
-                 feature_dims: int = 28800, freeze_backbone: bool = False,
+                 head: str = "shallow", feature_layer: str = DEFAULT_FEATURE_LAYER,
+                 feature_dims: int = DEFAULT_FEATURE_DIMS, freeze_backbone: bool = False,
                  temperature: float = 1.0, **kwargs):
         if isinstance(pretext_model, dict):
             pretext_model = keras.saving.deserialize_keras_object(pretext_model)

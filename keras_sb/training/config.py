@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keras_sb.constants import COLOR_SPACES, HEADS, SAMPLE_DATA, STRATEGIES
+from keras_sb.constants import (
+    COLOR_SPACES,
+    DEFAULT_FEATURE_DIMS,
+    DEFAULT_FEATURE_LAYER,
+    HEADS,
+    SAMPLE_DATA,
+    STRATEGIES,
+)
 
 if TYPE_CHECKING:
     from keras_sb.models.split_brain import SplitBrain
@@ -253,8 +260,8 @@ class SupervisedConfig(InitConfig, RunConfig):
     top_k: int = opt(5, TOP_K_HELP, minimum=1)
     stage: str = fixed("")
     head: str = fixed("shallow")
-    feature_layer: str = opt("conv3", FEATURE_LAYER_HELP, resume=True)
-    feature_dims: int = opt(9216, FEATURE_DIMS_HELP, resume=True, minimum=1)
+    feature_layer: str = opt(DEFAULT_FEATURE_LAYER, FEATURE_LAYER_HELP, resume=True)
+    feature_dims: int = opt(DEFAULT_FEATURE_DIMS, FEATURE_DIMS_HELP, resume=True, minimum=1)
     freeze_encoders: bool = fixed(False)
 
     def __post_init__(self):
@@ -349,8 +356,8 @@ class KnnConfig(InitConfig):
                               "(the images the other stages train on), and scored when the "
                               "data has no val split", above=0, below=1)
     seed: int = opt(0, SEED_HELP, minimum=0)
-    feature_layer: str = opt("conv3", FEATURE_LAYER_HELP)
-    feature_dims: int = opt(9216, FEATURE_DIMS_HELP, minimum=1)
+    feature_layer: str = opt(DEFAULT_FEATURE_LAYER, FEATURE_LAYER_HELP)
+    feature_dims: int = opt(DEFAULT_FEATURE_DIMS, FEATURE_DIMS_HELP, minimum=1)
     k: int = opt(20, "neighbours that vote (cosine similarity, weighted exp(sim/0.07))",
                  minimum=1)
     top_k: int = opt(5, TOP_K_HELP, minimum=1)
