@@ -50,6 +50,7 @@ def checkpoint_config(path: Path, flag: str = "--model") -> dict:
 def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--model"):
     """The ``kind`` model saved at ``path`` (see :func:`checkpoint_path`)."""
     path = checkpoint_path(path, flag)
+    # keras-sb 0.1's checkpoints: read until 0.5, removed after (docs/run_folders.md)
     legacy = is_legacy(checkpoint_config(path, flag))
     try:
         model = convert(path) if legacy else keras.saving.load_model(path, compile=False)

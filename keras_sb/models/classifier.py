@@ -146,7 +146,8 @@ class SplitBrainClassifier(ConfigurableModel):
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
-        if "backbone" in config:  # the key of files saved before keras-sb 0.3
+        # "backbone": files of keras-sb 0.2, read until 0.5, removed after (docs/run_folders.md)
+        if "backbone" in config:
             config["pretext_model"] = config.pop("backbone")
         return super().from_config(config)
 

@@ -2,6 +2,7 @@
 models (head-less backbones, ``NAME_head`` layers): ``load_checkpoint`` does it on the fly.
 
 ``python -m keras_sb.models.legacy OLD.keras NEW.keras`` writes the converted file.
+Deprecated: 0.1 checkpoints are read until keras-sb 0.5 and not after (docs/run_folders.md).
 
 A 0.1 ``.keras`` file stores each layer's weights under a path made of class names numbered
 in layer order (``layers/simple_encoder/layers/conv2d_3/vars/0``). Every 0.1 encoder is a chain

@@ -60,7 +60,8 @@ class ResumeState(keras.callbacks.Callback):
         """Load the committed weights and optimizer state into ``model``; return the state."""
         state = self.read()
         path = self.folder / state.get("weights", "")
-        if state["epochs"] and path.name.endswith(".weights.h5"):  # keras-sb 0.2's format
+        # keras-sb 0.2's .weights.h5: read until 0.5, removed after (docs/run_folders.md)
+        if state["epochs"] and path.name.endswith(".weights.h5"):
             self.variables(model)
             model.load_weights(path)
         elif state["epochs"]:

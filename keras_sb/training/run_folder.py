@@ -86,7 +86,7 @@ def check_state_values(path: Path, state_file: Path) -> None:
     of keras-sb 0.2."""
     if not path.is_file():
         raise damaged(state_file, f"the file it names, {path.name}, is missing")
-    if path.name.endswith(".weights.h5"):
+    if path.name.endswith(".weights.h5"):  # 0.2: read until 0.5 (docs/run_folders.md)
         if not h5py.is_hdf5(path):
             raise damaged(path, "not an HDF5 file")
         return
@@ -245,7 +245,8 @@ class RunFolder:
             if key in types and not is_a(value, types[key]):
                 raise damaged(self.config, f"{key!r} is {value!r}, not of type "
                               f"{types[key].__name__}")
-        if "objective" not in config:  # keras-sb 0.1's: refused by check_settings
+        # keras-sb 0.1's (refused by check_settings): read until 0.5, removed after
+        if "objective" not in config:
             return
         state_file = self.backup / "state.json"
         try:
@@ -257,7 +258,8 @@ class RunFolder:
                 raise
             raise RunFolderError(f"{error}; or delete {self.backup} to keep the finished run "
                                  "as it is, without the means to extend it") from None
-        # Without a state, a finished run's epochs are unknown (keras-sb 0.2 removed it).
+        # Without a state, a finished run's epochs are unknown (keras-sb 0.2 removed it):
+        # read until 0.5, removed after (docs/run_folders.md).
         committed = state["epochs"] if state_file.exists() or not self.finished else None
         self.check_log(committed, state["complete"] or self.finished, state_file)
 
@@ -295,7 +297,7 @@ class RunFolder:
         if not self.config.exists():
             return
         old = self.read_config()
-        if "objective" not in old:
+        if "objective" not in old:  # 0.1: read until 0.5 (docs/run_folders.md)
             raise RunFolderError(
                 f"Run folder {self.path} holds a run of keras-sb 0.1, which cannot be resumed "
                 "or extended (its checkpoints still load, e.g. as --init). Pass another --out, "
