@@ -21,6 +21,10 @@ FORBIDDEN = {
     "visualize.py": ("keras_sb.training",),
     "export.py": ("keras_sb.visualize", "keras_sb.training"),
     "demo": ("keras_sb.training",),
+    # evaluate and knn borrow nothing from a training stage
+    "training/evaluate.py": ("keras_sb.training.supervised", "keras_sb.training.stage"),
+    "training/knn_probe.py": ("keras_sb.training.supervised", "keras_sb.training.stage"),
+    "training/scoring.py": ("keras_sb.training.supervised", "keras_sb.training.stage"),
 }
 
 

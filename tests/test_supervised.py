@@ -12,8 +12,8 @@ import pytest
 
 from keras_sb.cli import main
 from keras_sb.data import SAMPLE_DATA, open_images
+from keras_sb.data.labelled import labelled_splits
 from keras_sb.models import SplitBrain, SplitBrainClassifier
-from keras_sb.training.supervised import labelled_splits
 
 FAST = ["--epochs", "2", "--batch-size", "32", "--no-progress"]
 

@@ -162,3 +162,13 @@ class SplitBrainClassifier(ConfigurableModel):
             "freeze_backbone": self.freeze_backbone,
             "temperature": self.temperature,
         }
+
+
+def split_at_features(model: SplitBrainClassifier) -> tuple[keras.Model, keras.Model]:
+    """(extractor, head) sharing ``model``'s layers: images -> pooled features (the input of
+    ``feature_norm``), and features -> logits."""
+    features = model.get_layer("feature_norm").input
+    x = inputs = keras.Input(features.shape[1:], name="features")
+    for layer in model.layers[model.layers.index(model.get_layer("feature_norm")):]:
+        x = layer(x)
+    return keras.Model(model.input, features), keras.Model(inputs, x)

@@ -12,14 +12,11 @@ from pathlib import Path
 
 from keras_sb.commands import command
 from keras_sb.data import DataError, has_split
+from keras_sb.data.labelled import labelled_splits
 from keras_sb.models.split_brain import LOGITS
 from keras_sb.training.config import ClassifierPipelineConfig, part_options
 from keras_sb.training.pretrain import pretrain
-from keras_sb.training.supervised import (
-    check_feature_layer,
-    labelled_splits,
-    train_classifier,
-)
+from keras_sb.training.supervised import check_feature_layer, train_classifier
 
 log = logging.getLogger("keras_sb")
 

@@ -10,7 +10,7 @@ from keras_sb.checkpoints import CheckpointError, load_checkpoint
 from keras_sb.data import open_images
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.training.config import EvaluateConfig
-from keras_sb.training.supervised import evaluate_classifier, write_report
+from keras_sb.training.scoring import evaluate_classifier, write_report
 
 log = logging.getLogger("keras_sb")
 

@@ -11,17 +11,13 @@ from pathlib import Path
 
 import keras
 
+from keras_sb.data.labelled import labelled_splits
 from keras_sb.evaluation import classification_report
 from keras_sb.knn import knn_probabilities
-from keras_sb.models import SplitBrainClassifier
+from keras_sb.models.classifier import SplitBrainClassifier, split_at_features
 from keras_sb.safe_io import write_text
 from keras_sb.training.config import KnnConfig
-from keras_sb.training.supervised import (
-    labelled_splits,
-    predict_images,
-    split_at_features,
-    write_report,
-)
+from keras_sb.training.scoring import predict_images, write_report
 
 log = logging.getLogger("keras_sb")
 

@@ -4,32 +4,22 @@ on (few) labelled images, from a pretraining run or from random initialisation."
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_sb.calibration import (
-    expected_calibration_error,
     fit_temperature,
     minimum_images,
     softmax,
 )
 from keras_sb.checkpoints import checkpoint_path
-from keras_sb.confusion_plot import save_confusion_png
-from keras_sb.data import (
-    DataError,
-    ImageSource,
-    as_float,
-    has_split,
-    open_images,
-    stratified_split,
-    stratified_subset,
-)
-from keras_sb.evaluation import classification_report, save_report_json
+from keras_sb.data import open_images
+from keras_sb.data.labelled import labelled_dataset, labelled_splits
+from keras_sb.evaluation import classification_report
 from keras_sb.models.backbones import build_backbone
-from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models.classifier import SplitBrainClassifier, split_at_features
 from keras_sb.models.split_brain import LOGITS
 from keras_sb.safe_io import save_model
 from keras_sb.training.config import (  # noqa: F401  (the stages' settings, also here)
@@ -37,9 +27,10 @@ from keras_sb.training.config import (  # noqa: F401  (the stages' settings, als
     LinprobeConfig,
     SupervisedConfig,
 )
-from keras_sb.training.distribute import Cluster, is_multi_worker
+from keras_sb.training.distribute import Cluster
 from keras_sb.training.precision import training_precision
 from keras_sb.training.run_folder import RunFolderError
+from keras_sb.training.scoring import evaluate_classifier, predict_images, write_report
 from keras_sb.training.semi_supervised import SemiSupervisedTrainer, semi_supervised_dataset
 from keras_sb.training.stage import TrainingStage
 
@@ -57,36 +48,6 @@ def check_feature_layer(feature_layer: str, encoder: str, image_size: int) -> No
             raise ValueError(f"--feature-layer: {error}, or {LOGITS}") from None
 
 
-def labelled_splits(data: str, val_fraction: float, labels_per_class: int, seed: int
-                    ) -> tuple[ImageSource, ImageSource, ImageSource | None]:
-    """(train, holdout, test): ``holdout`` is ``val_fraction`` of each class of the labelled
-    train split (chosen by ``seed``), ``train`` the rest (or ``labels_per_class`` of each class
-    of it), ``test`` the val split, None when the data has none."""
-    labelled = open_images(data, "train")
-    if len(labelled.class_names) < 2:
-        raise DataError(f"{labelled.location} holds {len(labelled.class_names)} class "
-                        f"({', '.join(labelled.class_names)}): a classifier needs at least 2 "
-                        "class subfolders")
-    train, holdout = stratified_split(labelled, val_fraction, seed)
-    if labels_per_class:
-        try:
-            train = stratified_subset(train, labels_per_class, seed)
-        except DataError as error:
-            raise DataError(f"--labels-per-class {labels_per_class}: {error} (the images left "
-                            f"after holding out --val-fraction {val_fraction} of each class to "
-                            "choose the best epoch)") from None
-    test = open_images(data, "val") if has_split(data, "val") else None
-    return train, holdout, test
-
-
-def labelled_dataset(source: ImageSource, image_size: int, batch_size: int, training: bool,
-                     seed: int) -> tf.data.Dataset:
-    """Batches of (float32 RGB images in [0, 1], labels)."""
-    dataset = source.dataset(image_size, training=training, seed=seed).batch(batch_size)
-    return dataset.map(lambda images, labels: (as_float(images), labels),
-                       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
 def compile_classifier(model: keras.Model, learning_rate: float, top_k: int) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -95,37 +56,6 @@ def compile_classifier(model: keras.Model, learning_rate: float, top_k: int) -> 
                  keras.metrics.SparseTopKCategoricalAccuracy(top_k, name=f"top{top_k}")],
     )
     return model
-
-
-def predict_images(model: keras.Model, source: ImageSource, batch_size: int) -> np.ndarray:
-    """``model``'s outputs (logits, features) for the centre crops of ``source``.
-
-    On several workers each computes its own: Keras' ``predict`` would gather every
-    worker's outputs.
-    """
-    images = labelled_dataset(source, model.input_shape[1], batch_size, False, 0)
-    images = images.map(lambda image, _: image)
-    if not is_multi_worker(model.distribute_strategy):
-        return model.predict(images, verbose=0)
-    forward = tf.function(lambda batch: model(batch, training=False))
-    return np.concatenate([forward(batch).numpy() for batch in images])
-
-
-def evaluate_classifier(model: SplitBrainClassifier, source: ImageSource, batch_size: int,
-                        top_k: int) -> dict:
-    """Top-1, top-k, per-class accuracy, confusion matrix and calibration error (of the
-    probabilities at the model's temperature, and ``ece_uncalibrated`` at 1) on ``source``."""
-    logits = predict_images(model, source, batch_size)
-    report = classification_report(source.labels, softmax(logits, model.temperature),
-                                   source.class_names, top_k, scores=logits)
-    report["temperature"] = model.temperature
-    report["ece_uncalibrated"] = expected_calibration_error(softmax(logits), source.labels)
-    return report
-
-
-def write_report(report: dict, folder: Path) -> None:
-    save_report_json(report, folder / "report.json")
-    save_confusion_png(report, folder / "confusion.png")
 
 
 class ClassifierTraining(TrainingStage):
@@ -253,16 +183,6 @@ class ClassifierTraining(TrainingStage):
             "precision": keras.config.dtype_policy().name,
             "best_checkpoint": str(run.best),
         }
-
-
-def split_at_features(model: SplitBrainClassifier) -> tuple[keras.Model, keras.Model]:
-    """(extractor, head) sharing ``model``'s layers: images -> pooled features (the input of
-    ``feature_norm``), and features -> logits."""
-    features = model.get_layer("feature_norm").input
-    x = inputs = keras.Input(features.shape[1:], name="features")
-    for layer in model.layers[model.layers.index(model.get_layer("feature_norm")):]:
-        x = layer(x)
-    return keras.Model(model.input, features), keras.Model(inputs, x)
 
 
 def train_classifier(config: SupervisedConfig) -> dict:
