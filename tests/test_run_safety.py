@@ -113,7 +113,7 @@ def test_snapshots_every_nth_epoch_and_overwrite_removes_them(few_unlabelled, tm
         (run / name).write_text("mine")
     # what `--overwrite` does once the inputs are checked (without training again)
     config = json.loads((run / "config.json").read_text())
-    RunFolder(run).start(config, tuple(config), overwrite=True)
+    RunFolder(run).start(config, dict.fromkeys(config), overwrite=True)
     assert sorted(p.name for p in run.iterdir()) == sorted(["config.json", *user_files])
     for name in user_files:
         assert (run / name).read_text() == "mine"
@@ -126,6 +126,18 @@ def test_finished_run_with_other_settings_is_refused(tiny_unlabelled, tmp_path, 
     assert pretrain(tiny_unlabelled, run, "--epochs", "1", "--seed", "3") == 2
     err = capsys.readouterr().err
     assert "holds a finished run with other settings" in err and "seed: 0 -> 3" in err
+
+
+def test_a_setting_added_by_a_later_release_counts_as_its_default(tmp_path):
+    """config.json of an older release lacks the new settings: the same command still
+    resumes it, and another value of a new setting is refused."""
+    folder = RunFolder(tmp_path / "run")
+    old = {key: 0 for key in RUN_CONFIG_KEYS} | {"objective": "split_brain", "seed": 0}
+    folder.start(old, {}, overwrite=False)
+    folder.check_settings({**old, "pretext_weight": 0.0}, {"seed": 0, "pretext_weight": 0.0})
+    with pytest.raises(RunFolderError, match="pretext_weight: 0.0 -> 1.0"):
+        folder.check_settings({**old, "pretext_weight": 1.0},
+                              {"seed": 0, "pretext_weight": 0.0})
 
 
 @pytest.mark.parametrize("where", ["file", "below_a_file"])
@@ -187,7 +199,7 @@ def test_an_early_stopped_run_is_extended_only_with_more_patience(
         tmp_path, caplog, epochs, patience, extended, message):
     folder = RunFolder(tmp_path)
     settings = {key: 0 for key in RUN_CONFIG_KEYS} | {"objective": "split_brain"}
-    folder.start({**settings, "epochs": 5, "patience": 0}, (), overwrite=False)
+    folder.start({**settings, "epochs": 5, "patience": 0}, {}, overwrite=False)
     folder.log.write_text("epoch,loss\n0,3\n1,2\n2,2.5\n")
     folder.backup.mkdir()
     np.savez(folder.backup / "epoch_0003.npz", np.zeros(2))
@@ -196,7 +208,7 @@ def test_an_early_stopped_run_is_extended_only_with_more_patience(
     folder.write_summary({})
     caplog.set_level(logging.INFO, logger="keras_sb")
     config = {**settings, "epochs": epochs, "patience": patience}
-    assert folder.already_finished(config, (), overwrite=False, types={}) is not extended
+    assert folder.already_finished(config, {}, overwrite=False, types={}) is not extended
     assert message in caplog.text
 
 
@@ -340,7 +352,7 @@ def test_a_run_folder_is_locked_while_a_process_uses_it(tmp_path):
         with pytest.raises(RunFolderError, match=f"in use by .*PID {os.getpid()} on"), \
                 RunFolder(run.path).lock():
             pass
-        run.start({}, (), overwrite=True)
+        run.start({}, {}, overwrite=True)
         assert sorted(p.name for p in run.path.iterdir()) == [LOCK_NAME, "config.json"]
     assert sorted(p.name for p in run.path.iterdir()) == ["config.json"]
     new = RunFolder(tmp_path / "new" / "run")
@@ -379,7 +391,7 @@ def finished_run(data: Path, run: Path) -> list[str]:
     settings = vars(build_parser().parse_args(argv))
     settings.pop("stage")
     folder = RunFolder(run)
-    folder.start(dataclasses.asdict(PretrainConfig(**settings)), (), overwrite=False)
+    folder.start(dataclasses.asdict(PretrainConfig(**settings)), {}, overwrite=False)
     folder.log.write_text("epoch,loss,val_loss\n0,3.5,3.25\n1,3,3.125\n")
     folder.backup.mkdir()
     keras_sb.safe_io.save_arrays([np.zeros(3), np.ones((2, 2))],
@@ -464,7 +476,7 @@ def test_a_failed_extension_leaves_the_finished_run_as_it_was(tiny_unlabelled, t
 def test_log_rows_are_checked_against_the_committed_epochs(tmp_path, log, state, finished,
                                                           problem):
     folder = RunFolder(tmp_path)
-    folder.start({key: 0 for key in RUN_CONFIG_KEYS} | {"objective": "split_brain"}, (),
+    folder.start({key: 0 for key in RUN_CONFIG_KEYS} | {"objective": "split_brain"}, {},
                  overwrite=False)
     folder.log.write_text("epoch,loss\n" + log)
     if state:

@@ -38,9 +38,10 @@ def fixed(default, resume: bool = True):
     return field(default=default, metadata={"resume": resume})
 
 
-def resume_keys(config) -> tuple[str, ...]:
-    """The fields of ``config`` declared with ``resume=True``."""
-    return tuple(f.name for f in dataclasses.fields(config) if f.metadata.get("resume"))
+def resume_keys(config) -> dict[str, object]:
+    """The fields of ``config`` declared with ``resume=True``, with their defaults (the value
+    of a setting that a run folder of an older release does not record)."""
+    return {f.name: f.default for f in dataclasses.fields(config) if f.metadata.get("resume")}
 
 
 def check_numbers(config) -> None:

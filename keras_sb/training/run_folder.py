@@ -292,8 +292,9 @@ class RunFolder:
             raise damaged(self.log, f"it has rows for {len(rows)} epochs, but {state_file} "
                           f"records {committed} finished epochs")
 
-    def check_settings(self, config: dict, resume_keys: tuple[str, ...]) -> None:
-        """Raise RunFolderError when the folder holds a run whose ``resume_keys`` differ."""
+    def check_settings(self, config: dict, resume_keys: dict[str, object]) -> None:
+        """Raise RunFolderError when the folder holds a run whose ``resume_keys`` differ (a
+        setting its config.json lacks, added by a later release, counts as its default)."""
         if not self.config.exists():
             return
         old = self.read_config()
@@ -302,8 +303,8 @@ class RunFolder:
                 f"Run folder {self.path} holds a run of keras-sb 0.1, which cannot be resumed "
                 "or extended (its checkpoints still load, e.g. as --init). Pass another --out, "
                 "or --overwrite to delete that run.")
-        changed = {k: (old.get(k), config.get(k)) for k in resume_keys
-                   if old.get(k) != config.get(k)}
+        changed = {k: (old.get(k, default), config.get(k))
+                   for k, default in resume_keys.items() if old.get(k, default) != config.get(k)}
         if changed:
             details = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
             state = "a finished" if self.finished else "an unfinished"
@@ -311,7 +312,7 @@ class RunFolder:
                 f"Run folder {self.path} holds {state} run with other settings ({details}). "
                 "Pass another --out, or --overwrite to delete that run.")
 
-    def already_finished(self, config: dict, resume_keys: tuple[str, ...], overwrite: bool,
+    def already_finished(self, config: dict, resume_keys: dict[str, object], overwrite: bool,
                          types: dict[str, type]) -> bool:
         """True (and says so) when the folder holds this finished run and ``overwrite`` is off;
         False when ``config`` asks a finished run for more epochs (and, if it stopped early,
@@ -346,7 +347,7 @@ class RunFolder:
                  self.summary, more)
         return True
 
-    def start(self, config: dict, resume_keys: tuple[str, ...], overwrite: bool) -> None:
+    def start(self, config: dict, resume_keys: dict[str, object], overwrite: bool) -> None:
         """Prepare the folder for ``config`` (call once the run's inputs have been checked).
 
         With ``overwrite``, deletes what an earlier run wrote here (and nothing else);
