@@ -199,3 +199,16 @@ def test_a_classifier_folder_given_as_model_names_its_runs(tmp_path, capsys):
         shutil.copy(keras_sb.DEFAULT_MODEL, tmp_path / "mine" / part / "best.keras")
     assert main(["evaluate", "--model", str(tmp_path / "mine")]) == 2
     assert f"(it holds the runs {tmp_path / 'mine' / 'finetune'}, " in capsys.readouterr().err
+
+
+def test_classifier_fine_tunes_on_its_pretraining_photos(tmp_path):
+    """--finetune-pretext-weight (or a pseudo-label threshold) trains on the unlabelled
+    photos of --data, which need not lie beside the labelled ones."""
+    labelled = tmp_path / "labelled"
+    for name in ("church", "chain_saw"):
+        shutil.copytree(Path(SAMPLE_DATA) / "supervised" / "train" / name, labelled / name)
+    config = ClassifierPipelineConfig(data=SAMPLE_DATA, labelled=str(labelled),
+                                      settings={"finetune": {"pretext_weight": 1.0}})
+    assert config.classifier("random").unlabelled == str(Path(SAMPLE_DATA).resolve())
+    plain = ClassifierPipelineConfig(data=SAMPLE_DATA, labelled=str(labelled))
+    assert plain.classifier("random").unlabelled == ""

@@ -480,11 +480,16 @@ class ClassifierPipelineConfig:
 
     def classifier(self, pretrained: str) -> FinetuneConfig | LinprobeConfig:
         """The second stage's settings (read from the pretraining run ``pretrained``, which
-        must exist; "random" checks them before it does)."""
+        must exist; "random" checks them before it does). Unlabelled photos trained on while
+        fine-tuning are the pretraining photos unless ``--finetune-unlabelled`` says."""
+        settings = dict(self.settings.get(self.then, {}))
+        if (settings.get("pretext_weight", 0) > 0 or settings.get("pseudo_label_threshold", 0)
+                > 0) and not settings.get("unlabelled"):
+            settings["unlabelled"] = self.data
         return PARTS[self.then](data=self.labelled, out=str(Path(self.out) / self.then),
                                 init=pretrained, labels_per_class=self.labels_per_class,
                                 seed=self.seed, strategy=self.strategy, progress=self.progress,
-                                **self.settings.get(self.then, {}))
+                                **settings)
 
 
 def part_options(part: str) -> list[dataclasses.Field]:
