@@ -3,7 +3,8 @@
 # resumes, so the script can be stopped and rerun. Then the tables, JSON and plot:
 #   python scripts/results_summary.py runs/results
 #
-# Usage: DATA=../shared/data/imagenette96 bash scripts/reproduce_results.sh [PHASE ...]
+# Usage: DATA=/path/to/imagenette96 bash scripts/reproduce_results.sh [PHASE ...]
+# (imagenette96: docs/data.md, "Where to get the datasets")
 # PHASE: ablation (pretrain each objective 10 epochs; linear probe and kNN), budget (split_brain
 # for 40 epochs, probes of the epoch 5/10/20/40 snapshots), recipes (probe variants), finetune
 # (and ship the demo model); default: all four, in that order. Not in the default: semi
@@ -16,7 +17,7 @@
 # (and, for random init, the three initial weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data/imagenette96}
+DATA=${DATA:?set DATA to the imagenette96 folder (docs/data.md, Where to get the datasets)}
 R=${RUNS:-runs/results}
 SEEDS=${SEEDS:-0 1 2}
 PYTHON=${PYTHON:-python}
