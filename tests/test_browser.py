@@ -101,7 +101,7 @@ def test_pretraining_model_page_shows_panels_without_classes(tmp_path):
                 page.locator("#image input[type=file]").set_input_files(UPLOAD)
                 expect(page.locator("#gallery img")).to_have_count(len(GALLERY_PANELS),
                                                                    timeout=60_000)
-                expect(page.locator("#status")).to_contain_text("--stage finetune --init RUN")
+                expect(page.locator("#status")).to_contain_text("keras-sb finetune --init RUN")
                 expect(page.locator("#label")).to_be_hidden()
             finally:
                 browser.close()
