@@ -41,7 +41,7 @@ class Stage(NamedTuple):
 
 
 STAGES = {
-    "pretrain": Stage(PretrainConfig, "keras_sb.training.pretrain:pretrain",
+    "pretrain": Stage(PretrainConfig, "keras_sb.training.pretrain:pretrain_command",
                       "train the pretext model (split-brain autoencoder) on unlabelled images"),
     "finetune": Stage(FinetuneConfig, "keras_sb.training.supervised:train_classifier",
                       "train a classifier on labelled images from a pretraining run (or random "

@@ -315,3 +315,4 @@ def test_one_command_from_folders_to_a_classifier(tiny_unlabelled, tmp_path, cap
     # The advice names the options the classifier command takes.
     assert "pass more --pretrain-epochs" in caplog.text
     assert "pass more --linprobe-epochs" in caplog.text
+    assert "Next:" not in caplog.text  # the pretrain command's advice

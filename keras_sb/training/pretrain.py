@@ -75,11 +75,8 @@ class Pretraining(TrainingStage):
         losses = [round(float(r["loss"]), 4) for r in rows]
         val_losses = [round(float(r["val_loss"]), 4) for r in rows]
         best = int(np.argmin(val_losses))
-        log.info("Pretraining done: %d epochs, best val loss %.4f at epoch %d, kept in %s. "
-                 "Next: %s --init %s --data LABELLED (or finetune, knn instead of linprobe; "
-                 "%s --model %s shows its colorizations).", len(rows), val_losses[best],
-                 best + 1, self.run.best, command("linprobe"), self.run.path, command("demo"),
-                 self.run.path)
+        log.info("Pretraining done: %d epochs, best val loss %.4f at epoch %d, kept in %s.",
+                 len(rows), val_losses[best], best + 1, self.run.best)
         return {
             "epochs": len(rows),
             "loss": losses,
@@ -118,3 +115,12 @@ def pretrain(config: PretrainConfig) -> dict:
     """Run (or resume) pretraining; returns the run summary also written to summary.json."""
     with training_precision(config.mixed_precision):
         return Pretraining(config)()
+
+
+def pretrain_command(config: PretrainConfig) -> dict:
+    """The ``pretrain`` command: :func:`pretrain`, then what to run next."""
+    summary = pretrain(config)
+    log.info("Next: %s --init %s --data LABELLED (or finetune, knn instead of linprobe; %s "
+             "--model %s shows its colorizations).", command("linprobe"), config.out,
+             command("demo"), config.out)
+    return summary
