@@ -9,9 +9,10 @@
 # for 40 epochs, probes of the epoch 5/10/20/40 snapshots), recipes (probe variants), finetune
 # (and ship the demo model); default: all four, in that order. Not in the default: semi
 # (fine-tuning with the unlabelled photos: joint pretext objective, pseudo-labels, both; from
-# the 40-epoch pair and from random weights) and precision (finetune in bfloat16, against
-# the float32 runs of finetune). These two start JOBS (default 1) runs at a time in the
-# background, each logging to $R/logs/NAME.log, and wait for them at the end of the phase.
+# the 40-epoch pair and from random weights), semi_long (the same 5x longer, plain and both)
+# and precision (finetune in bfloat16, against the float32 runs of finetune). These start
+# JOBS (default 1) runs at a time in the background, each logging to $R/logs/NAME.log, and
+# wait for them at the end of the phase.
 # Protocol: 10 % of each class of supervised/train is held out to choose epochs and fit the
 # calibration; supervised/val is scored once per run. Seeds 0-2 are the three label draws
 # (and, for random init, the three initial weights).
@@ -108,29 +109,39 @@ recipes() {
   done
 }
 
-# Fine-tuning with the unlabelled photos (issue 21): the same methods and schedule from the
-# 40-epoch pair and from random weights, so that the table separates what pretraining adds
-# from what the unlabelled photos add. An epoch is one pass over the labelled images, so the
-# schedule is longer than finetune's (SEMI_SCHEDULE); its plain row is the control.
-semi() {
-  local schedule=${SEMI_SCHEDULE:---epochs 60 --patience 15 --lr-decay 0.97}
+# Fine-tuning with the unlabelled photos: each method from the 40-epoch pair and from random
+# weights, so that the table separates what pretraining adds from what the unlabelled photos
+# add. An epoch is one pass over the labelled images, so the schedules are longer than
+# finetune's; the plain rows are the controls.
+# semi_runs PREFIX "SCHEDULE" "LABEL COUNTS" "METHOD [FLAGS]"...
+semi_runs() {
+  local prefix=$1 schedule=$2 counts=$3
+  shift 3
   local -A inits=([random]=random [split_brain-e040]="$R/pretrain-split_brain-40/epoch_040.keras")
-  local methods=("plain" "joint --pretext-weight 1" "pseudo --pseudo-label-threshold 0.95"
-                 "joint_pseudo --pretext-weight 1 --pseudo-label-threshold 0.95")
-  for labels in 20 all; do
+  for labels in $counts; do
     local n=$labels && [ "$labels" = all ] && n=0
     for seed in $SEEDS; do
       for name in "${!inits[@]}"; do
-        for method in "${methods[@]}"; do
+        for method in "$@"; do
           read -r label flags <<< "$method"
           # shellcheck disable=SC2086
           train_bg --stage finetune --init "${inits[$name]}" --labels-per-class $n --seed $seed \
-            $schedule $flags --out "$R/semi-$label-$name-$labels-s$seed"
+            $schedule $flags --out "$R/$prefix-$label-$name-$labels-s$seed"
         done
       done
     done
   done
   finish_bg
+}
+JOINT="--pretext-weight 1" PSEUDO="--pseudo-label-threshold 0.95"
+semi() {
+  semi_runs semi "--epochs 60 --patience 15 --lr-decay 0.97" "20 all" plain "joint $JOINT" \
+    "pseudo $PSEUDO" "joint_pseudo $JOINT $PSEUDO"
+}
+# 5x longer: the plain control and both methods together
+semi_long() {
+  semi_runs semi_long "--epochs 300 --patience 75 --lr-decay 0.994" 20 plain \
+    "joint_pseudo $JOINT $PSEUDO"
 }
 
 # finetune's runs from the 40-epoch pair again with --mixed-precision (bfloat16 on CPUs that

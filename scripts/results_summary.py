@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-RUN = re.compile(r"(?:recipe-)?(?P<probe>(?:linprobe|knn|finetune)(?:_[a-z0-9]+)?)-(?P<init>.+)"
+RUN = re.compile(r"(?:recipe-)?(?P<probe>(?:linprobe|knn|finetune)(?:_[a-z0-9]+)?|"
+                 r"semi(?:_long)?-(?:plain|joint|pseudo|joint_pseudo))-(?P<init>.+)"
                  r"-(?P<labels>20|all)-s(?P<seed>\d+)")
 RECIPES = {"linprobe": "conv3, 9216 values (default)", "linprobe_pool2": "conv3, 2x2 pooled",
            "linprobe_gap": "conv3, global average", "linprobe_conv2": "conv2",
@@ -28,6 +29,9 @@ ABLATION = ("random", "split_brain", "split_brain_regression", "colorization", "
 PAPER_CONV3 = {"random": 16.9, "split_brain": 35.4, "split_brain_regression": 33.6,
                "colorization": 31.0}  # Zhang et al. 2017, ImageNet linear classification, conv3
 COLUMNS = [("linprobe", "20"), ("linprobe", "all"), ("knn", "20"), ("knn", "all")]
+SEMI = {"plain": "plain", "joint": "joint (pretext loss, weight 1)",
+        "pseudo": "pseudo-labels (threshold 0.95)", "joint_pseudo": "joint and pseudo-labels"}
+SCHEDULES = {"semi": "60 epochs", "semi_long": "300 epochs"}
 
 
 def collect(runs: Path) -> dict:
@@ -117,6 +121,27 @@ def recipes(cells: dict) -> str:
     return "\n".join(lines)
 
 
+def semi_table(cells: dict, labels: str) -> str:
+    """Fine-tuning with the unlabelled photos (scripts/reproduce_results.sh semi, semi_long):
+    each method from the 40-epoch pair and from random weights, and the difference per draw
+    (paired by seed: same labels, and the same seed for everything else)."""
+    lines = ["| schedule | method | split_brain, 40 epochs | random | pretrained minus random, "
+             "per draw |", "|" + " --- |" * 5]
+    for schedule, length in SCHEDULES.items():
+        for method, text in SEMI.items():
+            ours = cells.get((f"{schedule}-{method}", "split_brain-e040", labels))
+            base = cells.get((f"{schedule}-{method}", "random", labels))
+            if not ours and not base:
+                continue
+            paired = "-"
+            if ours and base:
+                top1 = [dict(zip(c["seeds"], c["top1"], strict=True)) for c in (ours, base)]
+                paired = ", ".join(f"{(top1[0][seed] - top1[1][seed]) * 100:+.1f}"
+                                   for seed in sorted(set(top1[0]) & set(top1[1])))
+            lines.append(f"| {length} | {text} | {show(ours)} | {show(base)} | {paired} |")
+    return "\n".join(lines)
+
+
 def budget_plot(cells: dict, path: Path) -> None:
     """Top-1 against pretraining epochs (0 = random init), one line per probe and label
     count, error bars of one standard deviation."""
@@ -182,6 +207,10 @@ def main() -> None:
     print(table(cells, tuned, finetune), "\n")
     print("## Recipe variants (split_brain 10 epochs vs random)\n")
     print(recipes(cells), "\n")
+    for labels in ("20", "all"):
+        if any(probe.startswith("semi") and n == labels for probe, _, n in cells):
+            print(f"## Fine-tuning with the unlabelled photos, {labels} labels per class\n")
+            print(semi_table(cells, labels), "\n")
     print("## Calibration of the linear probes (ECE, 15 bins, %; before -> after)\n")
     for init in ABLATION:
         for labels in ("20", "all"):

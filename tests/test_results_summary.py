@@ -1,0 +1,32 @@
+"""scripts/results_summary.py reads the run folders of scripts/reproduce_results.sh."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_run(folder: Path, top1: float) -> None:
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(
+        {"val_top1": top1, "holdout_top1": top1, "epochs": 3, "val_ece": 0.05,
+         "val_ece_uncalibrated": 0.1}))
+
+
+def test_fine_tuning_with_unlabelled_photos_is_tabled_with_paired_differences(tmp_path):
+    scores = {("split_brain-e040", 0): 0.47, ("split_brain-e040", 1): 0.45,
+              ("split_brain-e040", 2): 0.43, ("random", 0): 0.42, ("random", 1): 0.44,
+              ("random", 2): 0.40}
+    for (init, seed), top1 in scores.items():
+        write_run(tmp_path / f"semi_long-joint_pseudo-{init}-20-s{seed}", top1)
+    write_run(tmp_path / "semi-plain-random-20-s0", 0.37)
+    write_run(tmp_path / "linprobe-random-all-s0", 0.48)
+    (tmp_path / "semi_long-plain-random-20-s1").mkdir()  # unfinished: no summary.json
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_summary.py"),
+                          str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    assert "| 300 epochs | joint and pseudo-labels | 45.0 ± 2.0 | 42.0 ± 2.0 | +5.0, +1.0, +3.0 |" \
+        in out
+    assert "| 60 epochs | plain | not measured yet | 37.0 (n=1) | - |" in out
+    assert "300 epochs | plain" not in out and "all labels per class" not in out
