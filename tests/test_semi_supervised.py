@@ -17,9 +17,7 @@ from keras_sb.cli import main
 from keras_sb.data import SAMPLE_DATA
 from keras_sb.models import SplitBrain, SplitBrainClassifier
 from keras_sb.training.config import FinetuneConfig
-from keras_sb.training.distribute import Cluster
 from keras_sb.training.semi_supervised import SemiSupervisedTrainer, strong_view
-from keras_sb.training.supervised import ClassifierTraining
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = 64  # the smallest side the simple backbone takes
@@ -80,10 +78,6 @@ def test_options_are_checked():
             FinetuneConfig(out="unused", **argv)
     config = FinetuneConfig(out="unused", pretext_weight=0.5)
     assert config.unlabelled == SAMPLE_DATA and config.uses_unlabelled  # --data's unsupervised/
-    stage = ClassifierTraining(config)
-    stage.unlabelled_source, stage.cluster = object(), Cluster(2, 0)
-    with pytest.raises(ValueError, match="not yet on several workers"):
-        stage.check_inputs()
 
 
 def test_joint_objective_and_pseudo_labels_train_resume_and_save_a_classifier(tmp_path):

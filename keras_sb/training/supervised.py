@@ -86,10 +86,6 @@ class ClassifierTraining(TrainingStage):
         delete it)."""
         config = self.config
         check_feature_layer(config.feature_layer, config.encoder, config.image_size)
-        if self.unlabelled_source and self.cluster:
-            raise ValueError("--pretext-weight and --pseudo-label-threshold train on one "
-                             "machine (with one or several devices), not yet on several "
-                             "workers: leave them out, or unset TF_CONFIG")
         if config.init == "random":
             return
         init = checkpoint_path(self.config.init, "--init").resolve()
@@ -126,8 +122,8 @@ class ClassifierTraining(TrainingStage):
         train, holdout = shard.shard(self.train_source), shard.shard(self.holdout_source)
         if self.joint:
             return (semi_supervised_dataset(
-                        train, self.unlabelled_source, model.task, config.image_size,
-                        batch_size, config.seed, config.unlabelled_ratio,
+                        train, shard.shard(self.unlabelled_source), model.task,
+                        config.image_size, batch_size, config.seed, config.unlabelled_ratio,
                         config.pseudo_label_threshold > 0, config.pretext_weight > 0),
                     labelled_dataset(holdout, config.image_size, batch_size, False, 0))
         if not config.freeze_encoders:
