@@ -20,8 +20,9 @@ from keras_sb.training.worker_start import differences, settings_digests
 
 ROOT = Path(__file__).resolve().parent.parent
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-FAST = ["--batch-size", "4", "--width", "0.25", "--val-fraction", "0.2", "--no-progress",
-        "--no-previews"]
+# 64 px: the smallest side the simple backbone takes (what is tested does not need 96).
+FAST = ["--batch-size", "4", "--width", "0.25", "--image-size", "64", "--val-fraction", "0.2",
+        "--no-progress", "--no-previews"]
 
 
 def start(command: list[str], workers: int, tmp: Path, **env) -> list[subprocess.Popen]:
@@ -161,12 +162,13 @@ def logged_epochs(run: Path) -> list[int]:
 @pytest.mark.slow
 def test_a_killed_worker_stops_the_others_and_the_job_resumes_with_one_writer(
         tiny_unlabelled, tmp_path):
-    """SIGKILL one of two workers after an epoch: the other stops with an error within a
+    """SIGKILL one of two workers after an epoch (of two: every step of the next one needs
+    both workers, so the chief cannot finish it): the other stops with an error within a
     minute; the same commands resume from the last finished epoch. Both workers are given
     the same --out: only the chief writes it; the other's files go to a temporary folder,
     removed at the end (the killed worker's when the next one starts)."""
     run, tmp = tmp_path / "run", tmp_path / "tmp"
-    chief, other = train_on_workers(tiny_unlabelled, run, tmp, "--epochs", "3")
+    chief, other = train_on_workers(tiny_unlabelled, run, tmp, "--epochs", "2")
     state = run / "backup" / "state.json"
     deadline = time.time() + 300
     while chief.poll() is None and time.time() < deadline and not (
@@ -180,20 +182,20 @@ def test_a_killed_worker_stops_the_others_and_the_job_resumes_with_one_writer(
     assert chief.returncode == 1
     assert "another worker of this multi-worker job stopped" in output(tmp, 0)
     done = json.loads(state.read_text())["epochs"]
-    assert 1 <= done < 3
+    assert done == 1
 
     for index in (0, 1):
         (tmp / f"worker{index}.log").unlink()
-    workers = train_on_workers(tiny_unlabelled, run, tmp, "--epochs", "3")
+    workers = train_on_workers(tiny_unlabelled, run, tmp, "--epochs", "2")
     assert wait_for(workers, grace=60) == 0, output(tmp, 0)[-3000:] + output(tmp, 1)[-3000:]
     chief, other = output(tmp, 0), output(tmp, 1)
-    assert f"resuming after epoch {done} of 3" in chief
+    assert "resuming after epoch 1 of 2" in chief
     assert "2 worker(s), 2 device(s), global batch 8" in chief
     assert "Pretraining done" in chief and "Pretraining done" not in other
     # 38 training images: 4 steps of 2 x 4 images per epoch on each worker.
     assert "4/4" in chief and "4/4" in other
-    assert logged_epochs(run) == [0, 1, 2]
-    assert json.loads((run / "summary.json").read_text())["epochs"] == 3
+    assert logged_epochs(run) == [0, 1]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 2
     assert not list(tmp.glob("keras-sb-worker-*"))
 
 
@@ -211,7 +213,7 @@ def test_a_port_in_use_is_named_and_the_other_worker_stops_in_time(tiny_unlabell
         workers = []
         for index in (0, 1):
             environment = dict(os.environ, **ONE_THREAD, TMPDIR=str(tmp), PYTHONPATH=str(ROOT),
-                               TF_CONFIG=tf_config(ports, index), KERAS_SB_WORKER_TIMEOUT="10")
+                               TF_CONFIG=tf_config(ports, index), KERAS_SB_WORKER_TIMEOUT="3")
             with open(tmp / f"worker{index}.log", "w") as log:
                 workers.append(subprocess.Popen(
                     [sys.executable, "train.py", "--data", str(tiny_unlabelled), "--out",
@@ -220,7 +222,7 @@ def test_a_port_in_use_is_named_and_the_other_worker_stops_in_time(tiny_unlabell
         assert [w.wait(timeout=120) for w in workers] == [2, -signal.SIGKILL]
     assert time.time() - started < 90
     assert f"port {ports[0]} of this worker (worker 0, 127.0.0.1:{ports[0]}" in output(tmp, 0)
-    assert (f"did not start within 10 s: nothing listens at worker 0 (127.0.0.1:{ports[0]})"
+    assert (f"did not start within 3 s: nothing listens at worker 0 (127.0.0.1:{ports[0]})"
             in output(tmp, 1))
     assert not (tmp_path / "run").exists()
 
