@@ -1,6 +1,7 @@
 """Every objective with every backbone: pretraining, classifiers, previews, the demo, export;
 and the settings a stage takes from --init."""
 
+import functools
 import json
 
 import numpy as np
@@ -34,6 +35,14 @@ def pretrained(objective: str, encoder: str = "simple") -> SplitBrain:
     return model
 
 
+@pytest.fixture(scope="module")
+def trained():
+    """``pretrained(objective, encoder)``, trained once per pair for this module's tests
+    (each pair's pretraining is still checked): they only read the models, to preview,
+    classify on their backbones and export."""
+    return functools.cache(pretrained)
+
+
 def test_objectives_are_the_papers_rows():
     assert {name: [(d.source, d.target, d.kind) for d in directions]
             for name, directions in OBJECTIVES.items()} == {
@@ -45,8 +54,8 @@ def test_objectives_are_the_papers_rows():
 
 
 @pytest.mark.parametrize("objective", sorted(OBJECTIVES))
-def test_objective_pretrains_previews_classifies_and_exports(objective, tmp_path):
-    model = pretrained(objective)
+def test_objective_pretrains_previews_classifies_and_exports(objective, tmp_path, trained):
+    model = trained(objective, "simple")
     panels = reconstructions(model, RGB[:2])
     assert EXPECTED_PANELS[objective] <= set(panels)
     if objective in ("colorization", "lightness"):
@@ -60,8 +69,8 @@ def test_objective_pretrains_previews_classifies_and_exports(objective, tmp_path
     assert ("colorize" in signatures) == model.task.predicts("ab")
 
 
-def test_regression_heads_predict_channel_values():
-    model = pretrained("split_brain_regression")
+def test_regression_heads_predict_channel_values(trained):
+    model = trained("split_brain_regression", "simple")
     outputs = model.pretext_outputs(model.task.encode(RGB)[0])
     assert outputs["color"].shape == (4, 12, 12, 2) and outputs["lightness"].shape == (4, 12, 12, 1)
 
@@ -77,8 +86,8 @@ OBJECTIVE_BACKBONE_PAIRS = sorted(
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("objective", "encoder"), OBJECTIVE_BACKBONE_PAIRS)
-def test_objectives_and_backbones(objective, encoder):
-    model = pretrained(objective, encoder)
+def test_objectives_and_backbones(objective, encoder, trained):
+    model = trained(objective, encoder)
     for feature in ("logits", model.backbone(model.task.directions[0]).stage_names[1]):
         classifier = SplitBrainClassifier(model, 3, feature_layer=feature, feature_dims=512)
         assert classifier(RGB[:2]).shape == (2, 3)
