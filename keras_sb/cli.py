@@ -20,6 +20,8 @@ from typing import NamedTuple
 import keras_sb
 from keras_sb import app_cli, commands
 from keras_sb.training.config import (
+    FEW_LABELS,
+    FEW_LABELS_FINETUNE,
     PARTS,
     ClassifierPipelineConfig,
     EvaluateConfig,
@@ -103,9 +105,16 @@ def add_part_options(parser: argparse.ArgumentParser) -> None:
     """The classifier command's options for its parts: ``--PART-NAME`` for each option of the
     part's stage that the command does not set itself (``part_options``)."""
     for part in PARTS:
-        group = parser.add_argument_group(
-            f"{part} options", f"passed on to the {part} part (defaults: those of "
-            f"{commands.command(part)}){'' if part == 'pretrain' else ', with --then ' + part}")
+        then = "" if part == "pretrain" else f", with --then {part}"
+        description = (f"passed on to the {part} part (defaults: those of "
+                       f"{commands.command(part)}){then}")
+        if part == "finetune":
+            few = " ".join(f"{flag(f'{part}_{name}')} {value}"
+                           for name, value in FEW_LABELS_FINETUNE.items())
+            description += (f"; with at most {FEW_LABELS} labelled training images per class, "
+                            f"{few} where not given (fine-tuning also on the unlabelled photos, "
+                            "longer)")
+        group = parser.add_argument_group(f"{part} options", description)
         for f in part_options(part):
             dest, option = part_option(part, f)
             add_option(group, f, option, dest)

@@ -12,11 +12,17 @@ import keras_sb
 from keras_sb import commands
 from keras_sb.cli import STAGES, as_subcommand, main, parse
 from keras_sb.constants import SAMPLE_DATA
-from keras_sb.training.classifier_pipeline import flag_renamer
+from keras_sb.training import pretrain as pretraining_module
+from keras_sb.training.classifier_pipeline import (
+    FEW_LABELS_FINETUNE,
+    flag_renamer,
+    recipe_for_label_count,
+)
 from keras_sb.training.config import (
     PARTS,
     ClassifierPipelineConfig,
     EvaluateConfig,
+    PretrainConfig,
     flag_fields,
     part_options,
 )
@@ -212,3 +218,39 @@ def test_classifier_fine_tunes_on_its_pretraining_photos(tmp_path):
     assert config.classifier("random").unlabelled == str(Path(SAMPLE_DATA).resolve())
     plain = ClassifierPipelineConfig(data=SAMPLE_DATA, labelled=str(labelled))
     assert plain.classifier("random").unlabelled == ""
+
+
+def test_classifier_fine_tunes_with_unlabelled_photos_when_labels_are_few(caplog, monkeypatch,
+                                                                          capsys):
+    """At most FEW_LABELS labelled images per class: the measured few-label recipe, except
+    where the command sets a value; more: plain fine-tuning; the log says which and why."""
+    caplog.set_level("INFO", logger="keras_sb")
+    few = ClassifierPipelineConfig(labels_per_class=3,
+                                   settings={"finetune": {"epochs": 7, "pretext_weight": 0.0}})
+    finetune = recipe_for_label_count(few).classifier("random")
+    assert (finetune.epochs, finetune.pretext_weight) == (7, 0.0)  # the command's own
+    assert (finetune.pseudo_label_threshold, finetune.patience, finetune.lr_decay) == tuple(
+        FEW_LABELS_FINETUNE[name] for name in ("pseudo_label_threshold", "patience", "lr_decay"))
+    assert finetune.unlabelled == str(Path(SAMPLE_DATA).resolve())
+    assert "3 labelled training images per class (at most 50): fine-tuning also trains" \
+        in caplog.text
+    assert "--finetune-pseudo-label-threshold 0.95" in caplog.text
+    assert "--finetune-epochs 300" not in caplog.text
+    linprobe = ClassifierPipelineConfig(labels_per_class=3, then="linprobe")
+    assert recipe_for_label_count(linprobe) is linprobe
+    monkeypatch.setattr("keras_sb.training.classifier_pipeline.FEW_LABELS", 2)
+    plain = ClassifierPipelineConfig(labels_per_class=3)
+    assert recipe_for_label_count(plain).classifier("random") == plain.classifier("random")
+    assert "3 labelled training images per class (more than 2): plain fine-tuning" in caplog.text
+    text = " ".join(help_text(capsys, ["classifier", "--help"]).split())
+    assert ("with at most 50 labelled training images per class, --finetune-pretext-weight 1.0 "
+            "--finetune-pseudo-label-threshold 0.95 --finetune-epochs 300") in text
+
+
+def test_the_pretrain_command_says_what_to_run_next(monkeypatch, caplog):
+    """The advice is the pretrain command's; the classifier command runs the next part itself
+    (test_supervised.py::test_one_command_from_folders_to_a_classifier)."""
+    monkeypatch.setattr(pretraining_module, "pretrain", lambda config: {"epochs": 1})
+    caplog.set_level("INFO", logger="keras_sb")
+    assert pretraining_module.pretrain_command(PretrainConfig(out="runs/p")) == {"epochs": 1}
+    assert "Next: keras-sb linprobe --init runs/p --data LABELLED" in caplog.text

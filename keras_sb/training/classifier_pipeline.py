@@ -5,6 +5,7 @@ to a trained, calibrated and scored classifier in one command: ``pretrain``, the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -14,11 +15,43 @@ from keras_sb.commands import command
 from keras_sb.data import DataError, has_split
 from keras_sb.data.labelled import labelled_splits
 from keras_sb.models.split_brain import LOGITS
-from keras_sb.training.config import ClassifierPipelineConfig, part_options
+from keras_sb.training.config import (
+    FEW_LABELS,
+    FEW_LABELS_FINETUNE,
+    ClassifierPipelineConfig,
+    part_options,
+)
 from keras_sb.training.pretrain import pretrain
 from keras_sb.training.supervised import check_feature_layer, train_classifier
 
 log = logging.getLogger("keras_sb")
+
+
+def recipe_for_label_count(config: ClassifierPipelineConfig) -> ClassifierPipelineConfig:
+    """``config`` with the fine-tuning recipe for the labelled images it sees: with at most
+    FEW_LABELS per class, FEW_LABELS_FINETUNE's settings where the command sets none. Logs
+    the choice and why."""
+    if config.then != "finetune":
+        return config
+    stage = config.classifier("random")
+    with part_flags("finetune"):
+        train, _, _ = labelled_splits(stage.data, stage.val_fraction, stage.labels_per_class,
+                                      stage.seed)
+    per_class = len(train) / len(train.class_names)
+    given = config.settings.get("finetune", {})
+    if per_class > FEW_LABELS:
+        log.info("%.0f labelled training images per class (more than %d): plain fine-tuning, "
+                 "the best measured with many labels.", per_class, FEW_LABELS)
+        return config
+    recipe = {name: value for name, value in FEW_LABELS_FINETUNE.items() if name not in given}
+    flags = " ".join(f"--finetune-{name.replace('_', '-')} {value}"
+                     for name, value in recipe.items())
+    log.info("%.0f labelled training images per class (at most %d): fine-tuning also trains on "
+             "the unlabelled photos of %s, the best measured with few labels (%s). Pass "
+             "--finetune-pretext-weight 0 --finetune-pseudo-label-threshold 0 for plain "
+             "fine-tuning.", per_class, FEW_LABELS, config.data, flags or "as set")
+    return dataclasses.replace(config, settings={**config.settings,
+                                                 "finetune": {**recipe, **given}})
 
 
 def check_inputs(config: ClassifierPipelineConfig) -> None:
@@ -26,11 +59,11 @@ def check_inputs(config: ClassifierPipelineConfig) -> None:
     either part's settings (a feature layer the backbone lacks included), no unlabelled
     images, fewer than 2 classes, or fewer labelled images per class than
     ``--labels-per-class`` once the held-out part is set aside."""
-    pretraining = config.pretraining()
-    classifier = config.classifier("random")  # the pretraining run does not exist yet
     if not has_split(config.data, "unlabelled"):
         raise DataError(f"--data {config.data} has no unsupervised/ folder of images to "
                         "pretrain on")
+    pretraining = config.pretraining()
+    classifier = config.classifier("random")  # the pretraining run does not exist yet
     with part_flags(config.then):
         check_feature_layer(classifier.feature_layer, pretraining.encoder,
                             pretraining.image_size)
@@ -77,6 +110,7 @@ def classifier_pipeline(config: ClassifierPipelineConfig) -> dict:
     """Check the inputs, pretrain, then train the classifier; returns the classifier's summary.
     Rerunning the same command resumes whichever stage was interrupted."""
     check_inputs(config)
+    config = recipe_for_label_count(config)
     pretraining = config.pretraining()
     with part_flags("pretrain"):
         pretrain(pretraining)

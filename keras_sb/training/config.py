@@ -429,6 +429,14 @@ class ExportConfig:
                              "(or empty) folder, e.g. the next version, MODEL_DIR/2")
 
 
+# At or below this many labelled training images per class, the classifier command fine-tunes
+# with FEW_LABELS_FINETUNE where it is given no value: also on the unlabelled photos, with the
+# longer schedule measured at 20 per class (docs/results.md, "Fine-tuning with the unlabelled
+# photos"). Above it, plain fine-tuning, the best measured with all labels.
+FEW_LABELS = 50
+FEW_LABELS_FINETUNE = {"pretext_weight": 1.0, "pseudo_label_threshold": 0.95, "epochs": 300,
+                       "patience": 75, "lr_decay": 0.994}
+
 # The parts of the classifier command: pretraining, then the stage ``--then`` names.
 PARTS = {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "linprobe": LinprobeConfig}
 
