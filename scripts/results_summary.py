@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-RUN = re.compile(r"(?:recipe-)?(?P<probe>(?:linprobe|knn|finetune)(?:_[a-z0-9]+)?|"
+RUN = re.compile(r"(?:recipe-)?(?P<probe>(?:bf16-)?(?:linprobe|knn|finetune)(?:_[a-z0-9]+)?|"
                  r"semi(?:_long)?-(?:plain|joint|pseudo|joint_pseudo))-(?P<init>.+)"
                  r"-(?P<labels>20|all)-s(?P<seed>\d+)")
 RECIPES = {"linprobe": "conv3, 9216 values (default)", "linprobe_pool2": "conv3, 2x2 pooled",
@@ -207,6 +207,11 @@ def main() -> None:
     print(table(cells, tuned, finetune), "\n")
     print("## Recipe variants (split_brain 10 epochs vs random)\n")
     print(recipes(cells), "\n")
+    if any(probe == "bf16-finetune" for probe, _, _ in cells):
+        print("## bfloat16 (--mixed-precision) against float32\n")
+        print(table(cells, ["split_brain-e040"], [(precision, labels) for labels in ("20", "all")
+                                                  for precision in ("finetune", "bf16-finetune")]),
+              "\n")
     for labels in ("20", "all"):
         if any(probe.startswith("semi") and n == labels for probe, _, n in cells):
             print(f"## Fine-tuning with the unlabelled photos, {labels} labels per class\n")

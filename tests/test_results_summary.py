@@ -30,3 +30,13 @@ def test_fine_tuning_with_unlabelled_photos_is_tabled_with_paired_differences(tm
         in out
     assert "| 60 epochs | plain | not measured yet | 37.0 (n=1) | - |" in out
     assert "300 epochs | plain" not in out and "all labels per class" not in out
+
+
+def test_bfloat16_runs_are_tabled_beside_float32(tmp_path):
+    for seed, (fp32, bf16) in enumerate([(0.36, 0.35), (0.37, 0.36), (0.38, 0.37)]):
+        write_run(tmp_path / f"finetune-split_brain-e040-20-s{seed}", fp32)
+        write_run(tmp_path / f"bf16-finetune-split_brain-e040-20-s{seed}", bf16)
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_summary.py"),
+                          str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    assert ("| split_brain-e040 | 37.0 ± 1.0 | 36.0 ± 1.0 | not measured yet | not measured yet |"
+            in out)
