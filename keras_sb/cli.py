@@ -21,7 +21,6 @@ import keras_sb
 from keras_sb import app_cli, commands
 from keras_sb.training.config import (
     FEW_LABELS,
-    FEW_LABELS_FINETUNE,
     PARTS,
     ClassifierPipelineConfig,
     EvaluateConfig,
@@ -31,6 +30,7 @@ from keras_sb.training.config import (
     LinprobeConfig,
     PretrainConfig,
     check_number,
+    few_labels_flags,
     flag_fields,
     part_options,
 )
@@ -109,11 +109,9 @@ def add_part_options(parser: argparse.ArgumentParser) -> None:
         description = (f"passed on to the {part} part (defaults: those of "
                        f"{commands.command(part)}){then}")
         if part == "finetune":
-            few = " ".join(f"{flag(f'{part}_{name}')} {value}"
-                           for name, value in FEW_LABELS_FINETUNE.items())
             description += (f"; with at most {FEW_LABELS} labelled training images per class, "
-                            f"{few} where not given (fine-tuning also on the unlabelled photos, "
-                            "longer)")
+                            f"{few_labels_flags()} where not given (fine-tuning also on the "
+                            "unlabelled photos, longer)")
         group = parser.add_argument_group(f"{part} options", description)
         for f in part_options(part):
             dest, option = part_option(part, f)

@@ -15,6 +15,7 @@ from keras_sb.constants import SAMPLE_DATA
 from keras_sb.training import pretrain as pretraining_module
 from keras_sb.training.classifier_pipeline import (
     FEW_LABELS_FINETUNE,
+    check_inputs,
     flag_renamer,
     recipe_for_label_count,
 )
@@ -227,7 +228,7 @@ def test_classifier_fine_tunes_with_unlabelled_photos_when_labels_are_few(caplog
     caplog.set_level("INFO", logger="keras_sb")
     few = ClassifierPipelineConfig(labels_per_class=3,
                                    settings={"finetune": {"epochs": 7, "pretext_weight": 0.0}})
-    finetune = recipe_for_label_count(few).classifier("random")
+    finetune = recipe_for_label_count(few, check_inputs(few)).classifier("random")
     assert (finetune.epochs, finetune.pretext_weight) == (7, 0.0)  # the command's own
     assert (finetune.pseudo_label_threshold, finetune.patience, finetune.lr_decay) == tuple(
         FEW_LABELS_FINETUNE[name] for name in ("pseudo_label_threshold", "patience", "lr_decay"))
@@ -237,10 +238,11 @@ def test_classifier_fine_tunes_with_unlabelled_photos_when_labels_are_few(caplog
     assert "--finetune-pseudo-label-threshold 0.95" in caplog.text
     assert "--finetune-epochs 300" not in caplog.text
     linprobe = ClassifierPipelineConfig(labels_per_class=3, then="linprobe")
-    assert recipe_for_label_count(linprobe) is linprobe
+    assert recipe_for_label_count(linprobe, check_inputs(linprobe)) is linprobe
     monkeypatch.setattr("keras_sb.training.classifier_pipeline.FEW_LABELS", 2)
     plain = ClassifierPipelineConfig(labels_per_class=3)
-    assert recipe_for_label_count(plain).classifier("random") == plain.classifier("random")
+    chosen = recipe_for_label_count(plain, check_inputs(plain))
+    assert chosen.classifier("random") == plain.classifier("random")
     assert "3 labelled training images per class (more than 2): plain fine-tuning" in caplog.text
     text = " ".join(help_text(capsys, ["classifier", "--help"]).split())
     assert ("with at most 50 labelled training images per class, --finetune-pretext-weight 1.0 "

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from keras_sb.commands import command
-from keras_sb.data import DataError, has_split
+from keras_sb.data import DataError, ImageSource, has_split
 from keras_sb.data.labelled import labelled_splits
 from keras_sb.models.split_brain import LOGITS
 from keras_sb.training.config import (
     FEW_LABELS,
     FEW_LABELS_FINETUNE,
     ClassifierPipelineConfig,
+    few_labels_flags,
     part_options,
 )
 from keras_sb.training.pretrain import pretrain
@@ -27,16 +28,13 @@ from keras_sb.training.supervised import check_feature_layer, train_classifier
 log = logging.getLogger("keras_sb")
 
 
-def recipe_for_label_count(config: ClassifierPipelineConfig) -> ClassifierPipelineConfig:
-    """``config`` with the fine-tuning recipe for the labelled images it sees: with at most
-    FEW_LABELS per class, FEW_LABELS_FINETUNE's settings where the command sets none. Logs
-    the choice and why."""
+def recipe_for_label_count(config: ClassifierPipelineConfig, train: ImageSource
+                           ) -> ClassifierPipelineConfig:
+    """``config`` with the fine-tuning recipe for its labelled training images ``train``:
+    with at most FEW_LABELS per class, FEW_LABELS_FINETUNE's settings where the command sets
+    none. Logs the choice and why."""
     if config.then != "finetune":
         return config
-    stage = config.classifier("random")
-    with part_flags("finetune"):
-        train, _, _ = labelled_splits(stage.data, stage.val_fraction, stage.labels_per_class,
-                                      stage.seed)
     per_class = len(train) / len(train.class_names)
     given = config.settings.get("finetune", {})
     if per_class > FEW_LABELS:
@@ -44,21 +42,21 @@ def recipe_for_label_count(config: ClassifierPipelineConfig) -> ClassifierPipeli
                  "the best measured with many labels.", per_class, FEW_LABELS)
         return config
     recipe = {name: value for name, value in FEW_LABELS_FINETUNE.items() if name not in given}
-    flags = " ".join(f"--finetune-{name.replace('_', '-')} {value}"
-                     for name, value in recipe.items())
     log.info("%.0f labelled training images per class (at most %d): fine-tuning also trains on "
              "the unlabelled photos of %s, the best measured with few labels (%s). Pass "
              "--finetune-pretext-weight 0 --finetune-pseudo-label-threshold 0 for plain "
-             "fine-tuning.", per_class, FEW_LABELS, config.data, flags or "as set")
+             "fine-tuning.", per_class, FEW_LABELS, config.data,
+             few_labels_flags(recipe) or "as set")
     return dataclasses.replace(config, settings={**config.settings,
                                                  "finetune": {**recipe, **given}})
 
 
-def check_inputs(config: ClassifierPipelineConfig) -> None:
+def check_inputs(config: ClassifierPipelineConfig) -> ImageSource:
     """Raise ValueError or DataError, before pretraining starts, for what would stop a part:
     either part's settings (a feature layer the backbone lacks included), no unlabelled
     images, fewer than 2 classes, or fewer labelled images per class than
-    ``--labels-per-class`` once the held-out part is set aside."""
+    ``--labels-per-class`` once the held-out part is set aside. Returns the labelled
+    training images."""
     if not has_split(config.data, "unlabelled"):
         raise DataError(f"--data {config.data} has no unsupervised/ folder of images to "
                         "pretrain on")
@@ -67,8 +65,9 @@ def check_inputs(config: ClassifierPipelineConfig) -> None:
     with part_flags(config.then):
         check_feature_layer(classifier.feature_layer, pretraining.encoder,
                             pretraining.image_size)
-        labelled_splits(classifier.data, classifier.val_fraction, classifier.labels_per_class,
-                        classifier.seed)
+        train, _, _ = labelled_splits(classifier.data, classifier.val_fraction,
+                                      classifier.labels_per_class, classifier.seed)
+    return train
 
 
 def flag_renamer(part: str) -> Callable[[str], str]:
@@ -109,8 +108,7 @@ def part_flags(part: str) -> Iterator[None]:
 def classifier_pipeline(config: ClassifierPipelineConfig) -> dict:
     """Check the inputs, pretrain, then train the classifier; returns the classifier's summary.
     Rerunning the same command resumes whichever stage was interrupted."""
-    check_inputs(config)
-    config = recipe_for_label_count(config)
+    config = recipe_for_label_count(config, check_inputs(config))
     pretraining = config.pretraining()
     with part_flags("pretrain"):
         pretrain(pretraining)

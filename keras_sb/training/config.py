@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -436,6 +437,12 @@ class ExportConfig:
 FEW_LABELS = 50
 FEW_LABELS_FINETUNE = {"pretext_weight": 1.0, "pseudo_label_threshold": 0.95, "epochs": 300,
                        "patience": 75, "lr_decay": 0.994}
+
+
+def few_labels_flags(names: Iterable[str] = tuple(FEW_LABELS_FINETUNE)) -> str:
+    """The classifier command's options that set FEW_LABELS_FINETUNE's ``names``."""
+    return " ".join(f"--finetune-{name.replace('_', '-')} {FEW_LABELS_FINETUNE[name]}"
+                    for name in names)
 
 # The parts of the classifier command: pretraining, then the stage ``--then`` names.
 PARTS = {"pretrain": PretrainConfig, "finetune": FinetuneConfig, "linprobe": LinprobeConfig}
