@@ -121,24 +121,44 @@ def recipes(cells: dict) -> str:
     return "\n".join(lines)
 
 
+def per_draw(ours: dict | None, base: dict | None) -> str:
+    """``ours`` minus ``base`` in top-1 points for each seed both have (paired: same labels,
+    and the same seed for everything else)."""
+    if not ours or not base:
+        return "-"
+    top1 = [dict(zip(c["seeds"], c["top1"], strict=True)) for c in (ours, base)]
+    return ", ".join(f"{(top1[0][seed] - top1[1][seed]) * 100:+.1f}"
+                     for seed in sorted(set(top1[0]) & set(top1[1])))
+
+
 def semi_table(cells: dict, labels: str) -> str:
     """Fine-tuning with the unlabelled photos (scripts/reproduce_results.sh semi, semi_long):
-    each method from the 40-epoch pair and from random weights, and the difference per draw
-    (paired by seed: same labels, and the same seed for everything else)."""
+    each method from the 40-epoch pair and from random weights, the difference per draw, and
+    the held-out top-1 (the selection split) of both."""
     lines = ["| schedule | method | split_brain, 40 epochs | random | pretrained minus random, "
-             "per draw |", "|" + " --- |" * 5]
+             "per draw | held-out, pretrained / random |", "|" + " --- |" * 6]
     for schedule, length in SCHEDULES.items():
         for method, text in SEMI.items():
             ours = cells.get((f"{schedule}-{method}", "split_brain-e040", labels))
             base = cells.get((f"{schedule}-{method}", "random", labels))
             if not ours and not base:
                 continue
-            paired = "-"
-            if ours and base:
-                top1 = [dict(zip(c["seeds"], c["top1"], strict=True)) for c in (ours, base)]
-                paired = ", ".join(f"{(top1[0][seed] - top1[1][seed]) * 100:+.1f}"
-                                   for seed in sorted(set(top1[0]) & set(top1[1])))
-            lines.append(f"| {length} | {text} | {show(ours)} | {show(base)} | {paired} |")
+            lines.append(f"| {length} | {text} | {show(ours)} | {show(base)} | "
+                         f"{per_draw(ours, base)} | {show(ours, 'holdout_top1')} / "
+                         f"{show(base, 'holdout_top1')} |")
+    return "\n".join(lines)
+
+
+def precision_table(cells: dict) -> str:
+    """finetune from the 40-epoch pair in float32 and in bfloat16 (reproduce_results.sh
+    finetune, precision), and the difference per draw."""
+    lines = ["| labels / class | float32 | bfloat16 | bfloat16 minus float32, per draw |",
+             "|" + " --- |" * 4]
+    for labels in ("20", "all"):
+        fp32, bf16 = (cells.get((probe, "split_brain-e040", labels))
+                      for probe in ("finetune", "bf16-finetune"))
+        if bf16:
+            lines.append(f"| {labels} | {show(fp32)} | {show(bf16)} | {per_draw(bf16, fp32)} |")
     return "\n".join(lines)
 
 
@@ -209,9 +229,7 @@ def main() -> None:
     print(recipes(cells), "\n")
     if any(probe == "bf16-finetune" for probe, _, _ in cells):
         print("## bfloat16 (--mixed-precision) against float32\n")
-        print(table(cells, ["split_brain-e040"], [(precision, labels) for labels in ("20", "all")
-                                                  for precision in ("finetune", "bf16-finetune")]),
-              "\n")
+        print(precision_table(cells), "\n")
     for labels in ("20", "all"):
         if any(probe.startswith("semi") and n == labels for probe, _, n in cells):
             print(f"## Fine-tuning with the unlabelled photos, {labels} labels per class\n")
