@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 
+from keras_sb.constants import DEFAULT_MODEL, DEFAULT_PRETEXT
 from keras_sb.models.legacy import convert, is_legacy
+
+if TYPE_CHECKING:
+    from keras_sb.models.classifier import SplitBrainClassifier
+    from keras_sb.models.split_brain import SplitBrain
 
 log = logging.getLogger("keras_sb")
 
@@ -64,3 +71,35 @@ def load_checkpoint(path: str | Path, kind: type[keras.Model], flag: str = "--mo
                     "keras_sb.models.legacy %s NEW.keras` saves the converted model).", path,
                     path)
     return model
+
+
+def load_pretext(path: str | os.PathLike, flag: str = "--pretext") -> SplitBrain:
+    """The pretraining model (``SplitBrain``) of a .keras file or a pretraining run folder."""
+    from keras_sb.models.split_brain import SplitBrain
+
+    return load_checkpoint(path, SplitBrain, flag)
+
+
+def choose_pretext(model_path: str | os.PathLike,
+                   pretext_path: str | os.PathLike | None = None) -> str | None:
+    """The pretraining checkpoint that draws a classifier's colorizations (the demo's and
+    export's ``--pretext``): ``pretext_path`` when given, else ``DEFAULT_PRETEXT`` when
+    ``model_path`` is the shipped classifier and that file exists, else None."""
+    if pretext_path is not None:
+        return str(pretext_path)
+    shipped = Path(model_path).expanduser().resolve() == Path(DEFAULT_MODEL).resolve()
+    return DEFAULT_PRETEXT if shipped and Path(DEFAULT_PRETEXT).is_file() else None
+
+
+def check_pretext(model: SplitBrainClassifier, pretext: SplitBrain,
+                  model_path: str | os.PathLike, pretext_path: str | os.PathLike) -> None:
+    """Raise a ``CheckpointError`` naming both files unless ``pretext`` takes images of the
+    classifier's size in its colour space."""
+    ours = (model.input_shape[1], model.codec.color_space)
+    theirs = (pretext.input_shape[1], pretext.codec.color_space)
+    if ours != theirs:
+        raise CheckpointError(
+            f"--pretext {pretext_path} does not match --model {model_path}: the pretraining "
+            f"model takes {theirs[0]}x{theirs[0]} images in colour space {theirs[1]}, the "
+            f"classifier {ours[0]}x{ours[0]} images in {ours[1]}; give the pretraining run the "
+            "classifier was trained from (its --init)")

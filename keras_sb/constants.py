@@ -8,6 +8,9 @@ _PACKAGE = Path(__file__).resolve().parent
 # The shipped sample (ssl_data_96 layout) and the small fine-tuned classifier (its README).
 SAMPLE_DATA = str(_PACKAGE / "sample_data")
 DEFAULT_MODEL = str(_PACKAGE / "default_model" / "classifier.keras")
+# The pretraining model that draws the shipped classifier's colorizations (it keeps no pretext
+# heads) in the demo and its export's colorize signature; used only if the file exists.
+DEFAULT_PRETEXT = str(_PACKAGE / "default_model" / "pretext.keras")
 
 COLOR_SPACES = ("lab", "rgb", "lab_distort")
 HEADS = ("shallow", "mlp")

@@ -15,6 +15,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import app
+from keras_sb import checkpoints
 from keras_sb.checkpoints import CheckpointError
 from keras_sb.demo import (
     CACHE_PREFIX,
@@ -30,7 +31,6 @@ from keras_sb.demo import (
     build_demo,
     cache_png,
     check_pretext,
-    handlers,
     load_classifier,
     load_model,
     load_pretext,
@@ -307,8 +307,8 @@ def test_cli_draws_probe_colorizations_with_pretext(probe_path, pretext_path, la
 
 def test_cli_uses_the_shipped_pretext_for_the_shipped_model(probe_path, pretext_path, tmp_path,
                                                             monkeypatch, launched):
-    monkeypatch.setattr(handlers, "DEFAULT_MODEL", str(probe_path))
-    monkeypatch.setattr(handlers, "DEFAULT_PRETEXT", str(tmp_path / "pretext.keras"))
+    monkeypatch.setattr(checkpoints, "DEFAULT_MODEL", str(probe_path))
+    monkeypatch.setattr(checkpoints, "DEFAULT_PRETEXT", str(tmp_path / "pretext.keras"))
     assert app.main(["--model", str(probe_path)]) == 0  # no pretext.keras shipped: as before
     intro = page(launched["demo"])["markdown"]["value"]
     assert "so the page shows no" in intro and "start the demo with `--pretext RUN`" in intro

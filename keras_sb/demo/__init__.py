@@ -12,8 +12,9 @@ heads; a pretraining model given as ``pretext`` then draws the colorizations.
   server stops (see docs/demo.md).
 """
 
+from keras_sb.checkpoints import check_pretext, choose_pretext, load_pretext
+from keras_sb.constants import DEFAULT_PRETEXT
 from keras_sb.demo.handlers import (
-    DEFAULT_PRETEXT,
     DEFAULT_TEMPERATURE,
     EMPTY_STATUS,
     GALLERY_PANELS,
@@ -25,12 +26,9 @@ from keras_sb.demo.handlers import (
     ImageSource,
     Upload,
     analyse,
-    check_pretext,
-    choose_pretext,
     classify,
     load_classifier,
     load_model,
-    load_pretext,
     panels,
     read_image,
     read_regular_file,

@@ -1,6 +1,7 @@
 """The demo's handlers: plain functions of a file path, an upload or a PIL image.
 
-:func:`load_model` and :func:`load_pretext` read the checkpoints, :func:`read_image` and
+:func:`load_model` reads the checkpoints (the pretraining model that draws a classifier's
+colorizations: ``keras_sb.checkpoints.load_pretext``), :func:`read_image` and
 :func:`read_regular_file` the uploads, :func:`analyse` gives everything the page shows for one
 image (class probabilities from :func:`classify`, colorizations from :func:`panels`).
 """
@@ -22,14 +23,10 @@ from PIL import Image, UnidentifiedImageError
 from keras_sb.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from keras_sb.commands import command
 from keras_sb.data.decode import as_float, center_crop, decode_image
-from keras_sb.models import DEFAULT_MODEL
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
 from keras_sb.visualize import PANELS, reconstructions
 
-# The pretraining model that draws the colorizations of the shipped classifier (DEFAULT_MODEL)
-# when that has no pretext heads; used only if the file exists.
-DEFAULT_PRETEXT = str(Path(DEFAULT_MODEL).with_name("pretext.keras"))
 DEFAULT_TEMPERATURE = 0.38
 TEMPERATURE_RANGE = (0.05, 1.0)
 PANEL_SIDE = 192  # gallery tiles are upscaled (nearest) so the 12x12 targets stay visible
@@ -90,38 +87,8 @@ def load_model(path: str | os.PathLike, flag: str = "--model") -> DemoModel:
     return model
 
 
-def load_pretext(path: str | os.PathLike, flag: str = "--pretext") -> SplitBrain:
-    """The pretraining model (``SplitBrain``) of a .keras file or a pretraining run folder."""
-    return load_checkpoint(path, SplitBrain, flag)
-
-
-def choose_pretext(model_path: str | os.PathLike,
-                   pretext_path: str | os.PathLike | None = None) -> str | None:
-    """The pretraining checkpoint to draw colorizations with: ``pretext_path`` when given,
-    else ``DEFAULT_PRETEXT`` when ``model_path`` is the shipped classifier and that file
-    exists, else None."""
-    if pretext_path is not None:
-        return str(pretext_path)
-    shipped = Path(model_path).expanduser().resolve() == Path(DEFAULT_MODEL).resolve()
-    return DEFAULT_PRETEXT if shipped and Path(DEFAULT_PRETEXT).is_file() else None
-
-
 def image_size(model: DemoModel) -> int:
     return model.input_shape[1]
-
-
-def check_pretext(model: SplitBrainClassifier, pretext: SplitBrain,
-                  model_path: str | os.PathLike, pretext_path: str | os.PathLike) -> None:
-    """Raise a ``CheckpointError`` naming both files unless ``pretext`` takes images of the
-    classifier's size in its colour space."""
-    ours = (image_size(model), model.codec.color_space)
-    theirs = (image_size(pretext), pretext.codec.color_space)
-    if ours != theirs:
-        raise CheckpointError(
-            f"--pretext {pretext_path} does not match --model {model_path}: the pretraining "
-            f"model takes {theirs[0]}x{theirs[0]} images in colour space {theirs[1]}, the "
-            f"classifier {ours[0]}x{ours[0]} images in {ours[1]}; give the pretraining run the "
-            "classifier was trained from (its --init)")
 
 
 def _colorizer(model: DemoModel, pretext: SplitBrain | None) -> DemoModel | None:

@@ -13,6 +13,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from keras_sb.checkpoints import check_pretext
 from keras_sb.constants import DEFAULT_MAX_UPLOAD_MB
 from keras_sb.demo.handlers import (
     DEFAULT_TEMPERATURE,
@@ -22,7 +23,6 @@ from keras_sb.demo.handlers import (
     DemoModel,
     Upload,
     analyse,
-    check_pretext,
     image_size,
     next_step,
     read_regular_file,
