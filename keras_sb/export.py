@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras_sb.color import encode_channels
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models.split_brain import SplitBrain
 
 log = logging.getLogger("keras_sb")
 
@@ -68,12 +69,13 @@ def _features_fn(model: SplitBrainClassifier, size: int) -> Callable:
     return features
 
 
-def _colorize_fn(model: SplitBrainClassifier, size: int, temperature: float) -> Callable:
-    task = model.task
+def _colorize_fn(colorizer: SplitBrainClassifier | SplitBrain, size: int,
+                 temperature: float) -> Callable:
+    task = colorizer.task
 
     def colorize(image_bytes):
         channels = encode_channels(preprocess(image_bytes, size), task.codec.color_space)
-        ab = task.predicted_channels(model.pretext_outputs(channels), temperature)["ab"]
+        ab = task.predicted_channels(colorizer.pretext_outputs(channels), temperature)["ab"]
         ab = tf.image.resize(ab, [size, size])
         rgb = task.codec.decode_rgb(tf.concat([channels[..., :1], ab], axis=-1))
         return {"colorized": tf.cast(tf.round(rgb * 255.0), tf.uint8)}
@@ -93,7 +95,7 @@ def _dims(shape: tf.TensorShape) -> str:
 
 
 def export_saved_model(model: SplitBrainClassifier, out_dir: str | Path,
-                       temperature: float = 0.38) -> Path:
+                       temperature: float = 0.38, pretext: SplitBrain | None = None) -> Path:
     """Write ``model`` as a SavedModel in ``out_dir`` and return that path.
 
     Signatures, each on ``image_bytes``: ``serving_default`` -> ``probabilities`` [N, C]
@@ -101,19 +103,29 @@ def export_saved_model(model: SplitBrainClassifier, out_dir: str | Path,
     ``class_names`` [N, C] (model order) and ``top_class`` [N]; ``features`` -> the
     concatenated features [N, D]; ``colorize`` -> ``colorized`` uint8 [N, S, S, 3], the
     input's L with the L->ab network's annealed-mean ab at ``temperature`` (the colorization
-    temperature, not the classifier's; only for a classifier on the ``logits`` features,
-    which keeps the whole colour network).
+    temperature, not the classifier's). The colours come from ``model`` when it keeps the
+    whole colour network (``logits`` features), else from ``pretext``, the pretraining model
+    it was trained from (of the same image size and colour space, see
+    ``keras_sb.checkpoints.check_pretext``); without either, there is no ``colorize``.
     """
     size = model.input_shape[1]
     endpoints = {"serving_default": _classify_fn(model, size),
                  "features": _features_fn(model, size)}
-    if model.has_pretext_heads and model.task.predicts("ab"):
-        endpoints["colorize"] = _colorize_fn(model, size, temperature)
+    colorizer = model if model.has_pretext_heads else pretext
+    if colorizer is not None and colorizer.task.predicts("ab"):
+        endpoints["colorize"] = _colorize_fn(colorizer, size, temperature)
+    elif colorizer is None:
+        log.warning("No colorize signature: this classifier keeps the backbones only up to %s "
+                    "and no pretraining model was given to draw the colours (--pretext RUN, "
+                    "the pretraining run it was trained from)", model.feature_layer)
     else:
-        log.warning("No colorize signature: this classifier predicts no colours (objective "
-                    "%s, features %r)", model.task.objective, model.feature_layer)
+        log.warning("No colorize signature: %s predicts no colours (objective %s)",
+                    "this classifier" if colorizer is model else "the pretraining model",
+                    colorizer.task.objective)
     archive = keras.export.ExportArchive()
     archive.track(model)
+    if "colorize" in endpoints and colorizer is not model:
+        archive.track(colorizer)
     described = [_describe(name, archive.add_endpoint(name, fn, [IMAGE_BYTES]))
                  for name, fn in endpoints.items()]
     out = Path(out_dir)

@@ -1,6 +1,7 @@
 """Stage export: the SavedModel serves the Keras classifier's predictions with TensorFlow alone."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -13,8 +14,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from keras_sb.checkpoints import load_pretext
 from keras_sb.cli import main
 from keras_sb.color import encode_channels
+from keras_sb.constants import DEFAULT_MODEL, DEFAULT_PRETEXT
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.export import MAX_BATCH
 from keras_sb.models.classifier import SplitBrainClassifier
@@ -166,6 +169,49 @@ def test_a_linear_probe_exports_without_colorize(tmp_path, caplog):
     assert "No colorize signature" in caplog.text
     signatures = tf.saved_model.load(str(tmp_path / "1")).signatures
     assert sorted(signatures) == ["features", "serving_default"]
+
+
+def colorize_matches(path: Path, pretext: SplitBrain, images: list[Path]) -> None:
+    """The SavedModel at ``path`` has every signature, and its ``colorize`` gives
+    ``pretext``'s colours at the default temperature (up to one uint8 level, see
+    test_colorize_matches_the_keras_model)."""
+    signatures = tf.saved_model.load(str(path)).signatures
+    assert sorted(signatures) == ["colorize", "features", "serving_default"]
+    image_bytes = tf.constant([p.read_bytes() for p in images])
+    actual = signatures["colorize"](image_bytes=image_bytes)["colorized"].numpy().astype(int)
+    expected = keras_colorized(pretext, decoded(images), 0.38).astype(int)
+    assert np.abs(actual - expected).max() <= 1
+
+
+def test_a_probe_exports_colorize_with_its_pretext(tmp_path, images):
+    """--pretext RUN, as in the demo: a classifier without pretext heads gets the colorize
+    signature of the pretraining model's colour network."""
+    keras.utils.set_random_seed(1)
+    pretext = SplitBrain("simple", width=0.25)
+    color_head = pretext.get_layer("color_head")
+    kernel, bias = color_head.get_weights()
+    color_head.set_weights([kernel * 100, bias])  # peaked colours, so that errors would show
+    pretext.save(tmp_path / "pretext.keras")
+    assert export(probe(tmp_path), tmp_path / "1", "--pretext",
+                  str(tmp_path / "pretext.keras")) == 0
+    colorize_matches(tmp_path / "1", pretext, images)
+
+
+@pytest.mark.slow
+def test_the_shipped_classifier_exports_colorize_with_the_shipped_pretext(tmp_path, images,
+                                                                          caplog):
+    caplog.set_level(logging.INFO, "keras_sb")
+    assert export(Path(DEFAULT_MODEL), tmp_path / "1") == 0
+    assert f"Colorize signature: the colour network of {DEFAULT_PRETEXT}" in caplog.text
+    colorize_matches(tmp_path / "1", load_pretext(DEFAULT_PRETEXT), images)
+
+
+def test_a_pretext_of_another_image_size_is_refused(tmp_path, capsys):
+    SplitBrain("simple", width=0.25, image_size=64).save(tmp_path / "pretext.keras")
+    assert export(probe(tmp_path), tmp_path / "1", "--pretext",
+                  str(tmp_path / "pretext.keras")) == 2
+    assert "does not match --model" in capsys.readouterr().err
+    assert not (tmp_path / "1").exists()
 
 
 @pytest.fixture(scope="module")

@@ -415,6 +415,10 @@ class ExportConfig:
                    "MODEL_DIR/VERSION)", required=True)
     temperature: float = opt(0.38, "annealed-mean temperature of the colorize signature "
                              "(lower: more saturated)", above=0)
+    pretext: str = opt("", "pretraining run or checkpoint whose colour network gives the "
+                       "colorize signature when the classifier has no pretext heads "
+                       "(--feature-layer other than logits), as in the demo (default: for the "
+                       "shipped model, pretext.keras next to it; else none)")
 
     def __post_init__(self):
         if not self.model:

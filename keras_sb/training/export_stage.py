@@ -8,9 +8,10 @@ import re
 import shutil
 from pathlib import Path
 
-from keras_sb.checkpoints import load_checkpoint
+from keras_sb.checkpoints import check_pretext, choose_pretext, load_checkpoint, load_pretext
 from keras_sb.export import export_saved_model
 from keras_sb.models.classifier import SplitBrainClassifier
+from keras_sb.models.split_brain import SplitBrain
 from keras_sb.safe_io import TEMP_PREFIX, atomic_path
 from keras_sb.training.config import ExportConfig
 
@@ -43,14 +44,33 @@ def _running(pid: int) -> bool:
     return True
 
 
+def load_colorizer(model: SplitBrainClassifier, config: ExportConfig) -> SplitBrain | None:
+    """The pretraining model that draws ``model``'s colorize signature, chosen as the demo
+    does (``choose_pretext``): ``--pretext``, or the shipped one for the shipped classifier;
+    None when ``model`` draws its own colours (a ``--pretext`` given is then noted unused)."""
+    if model.has_pretext_heads:
+        if config.pretext:
+            log.info("--pretext %s is not used: --model %s draws its own colorizations",
+                     config.pretext, config.model)
+        return None
+    path = choose_pretext(config.model, config.pretext or None)
+    if path is None:
+        return None
+    pretext = load_pretext(path)
+    check_pretext(model, pretext, config.model, path)
+    log.info("Colorize signature: the colour network of %s", path)
+    return pretext
+
+
 def export(config: ExportConfig) -> Path:
-    """Load ``config.model`` and write its SavedModel to ``config.out``; first remove what
-    killed exports left beside it."""
+    """Load ``config.model`` (and the pretraining model that draws its colours, if any) and
+    write its SavedModel to ``config.out``; first remove what killed exports left beside it."""
     model = load_checkpoint(config.model, SplitBrainClassifier)
+    pretext = load_colorizer(model, config)
     out = Path(config.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_killed_exports(out.parent)
     with atomic_path(out) as temp:  # TF Serving never sees a half-written version folder
-        export_saved_model(model, temp, config.temperature)
+        export_saved_model(model, temp, config.temperature, pretext)
     log.info("Exported %s (%d classes) to %s", config.model, model.num_classes, out)
     return out
