@@ -21,6 +21,7 @@ import keras_sb
 from keras_sb import app_cli, commands
 from keras_sb.training.config import (
     FEW_LABELS,
+    FEW_LABELS_FINETUNE,
     PARTS,
     ClassifierPipelineConfig,
     EvaluateConfig,
@@ -70,22 +71,28 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def shown_default(f: dataclasses.Field) -> str:
-    """`` (default: X)`` for the help of option ``f``; nothing when its help text already says
-    it or there is nothing to show (an empty string)."""
+def shown(value) -> str:
+    """A default value as the help shows it (floats without trailing zeros)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def shown_default(f: dataclasses.Field, otherwise: str = "") -> str:
+    """`` (default: X)`` for the help of option ``f``, followed by ``otherwise`` (when the
+    default changes with the inputs: ``; Y with ...``); nothing when its help text already
+    says it or there is nothing to show (an empty string)."""
     if f.default == "" or "default" in f.metadata["help"]:
         return ""
-    shown = f"{f.default:g}" if isinstance(f.default, float) else f.default
-    return f" (default: {shown})"
+    return f" (default: {shown(f.default)}{otherwise})"
 
 
 def add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, f: dataclasses.Field,
-               name: str = "", dest: str = "") -> None:
+               name: str = "", dest: str = "", otherwise: str = "") -> None:
     """Declare config field ``f`` as option ``name`` (default: from the field's name); left
-    out, it stays out of the parsed arguments, so the config's default applies."""
+    out, it stays out of the parsed arguments, so the config's default applies. ``otherwise``:
+    see :func:`shown_default`."""
     required = " (required)" if f.metadata.get("required") else ""
     kwargs = {"default": argparse.SUPPRESS, "dest": dest or f.name,
-              "help": f.metadata["help"] + shown_default(f) + required}
+              "help": f.metadata["help"] + shown_default(f, otherwise) + required}
     if f.type in ("bool", bool):
         kwargs["action"] = argparse.BooleanOptionalAction
     else:
@@ -115,7 +122,10 @@ def add_part_options(parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(f"{part} options", description)
         for f in part_options(part):
             dest, option = part_option(part, f)
-            add_option(group, f, option, dest)
+            otherwise = (f"; {shown(FEW_LABELS_FINETUNE[f.name])} with at most {FEW_LABELS} "
+                         "labelled training images per class"
+                         if part == "finetune" and f.name in FEW_LABELS_FINETUNE else "")
+            add_option(group, f, option, dest, otherwise)
 
 
 def stage_options(stage: str) -> dict[str, tuple[str, dataclasses.Field]]:

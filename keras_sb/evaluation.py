@@ -4,12 +4,17 @@ counts, as JSON."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from keras_sb.calibration import ECE_BINS, expected_calibration_error
 from keras_sb.safe_io import write_text
+
+# Below this many images an accuracy is a rough figure (its 95 % interval spans more than
+# about 15 points): the classifier command and evaluate print the interval with it.
+FEW_IMAGES = 100
 
 
 def classification_report(
@@ -76,3 +81,26 @@ def save_report_json(report: dict, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(report, indent=2) + "\n")
     return path
+
+
+def wilson_interval(hits: int, images: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of the proportion ``hits`` / ``images`` (95 % at the default
+    ``z``); unlike the normal approximation it stays within [0, 1] and is not empty at 0 or
+    all hits."""
+    if images < 1 or not 0 <= hits <= images:
+        raise ValueError(f"need 0 <= hits <= images and images >= 1, got {hits} of {images}")
+    p, z2 = hits / images, z * z / images
+    centre = (p + z2 / 2) / (1 + z2)
+    margin = z * math.sqrt(p * (1 - p) / images + z2 / (4 * images)) / (1 + z2)
+    return max(0.0, centre - margin), min(1.0, centre + margin)
+
+
+def accuracy_phrase(accuracy: float, images: int) -> str:
+    """``accuracy`` of ``images`` in words for a log line, with its 95 % (Wilson) interval
+    and a warning that it is noisy when there are fewer than ``FEW_IMAGES``."""
+    phrase = f"{accuracy:.4f} on {images} images"
+    if images >= FEW_IMAGES:
+        return phrase
+    low, high = wilson_interval(round(accuracy * images), images)
+    return (f"{phrase} (95 % interval {low:.2f}-{high:.2f}, Wilson: a noisy figure from under "
+            f"{FEW_IMAGES} images)")

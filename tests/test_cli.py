@@ -1,6 +1,7 @@
 """The keras-sb command line: subcommands and their help, train.py's form, argument errors,
 the classifier's part options, checks before long work, and parsing without TensorFlow."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from keras_sb.training.classifier_pipeline import (
     check_inputs,
     flag_renamer,
     recipe_for_label_count,
+    report_ready,
 )
 from keras_sb.training.config import (
     PARTS,
@@ -183,6 +185,34 @@ def test_evaluate_scores_a_class_folder_into_a_report_named_after_it(tmp_path):
         "eval-holiday_photos"
 
 
+def test_evaluate_scores_a_folder_of_some_of_the_models_classes(tmp_path, monkeypatch, caplog,
+                                                                capsys):
+    """Two of the shipped model's ten classes: scored with the model's full output, the eight
+    others listed as absent; the report goes to runs/eval-MODEL-FOLDER/ in the working
+    folder, not into the installed package; a class the model lacks is named."""
+    caplog.set_level("INFO", logger="keras_sb")
+    folder = tmp_path / "two classes!"
+    for name in ("tench", "church"):
+        shutil.copytree(Path(SAMPLE_DATA) / "supervised" / "val" / name, folder / name)
+    package_files = sorted(Path(keras_sb.DEFAULT_MODEL).parent.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--model", keras_sb.DEFAULT_MODEL, "--data", str(folder)]) == 0
+    assert sorted(Path(keras_sb.DEFAULT_MODEL).parent.rglob("*")) == package_files
+    report = json.loads((tmp_path / "runs" / "eval-default_model-classifier-two_classes" /
+                         "report.json").read_text())
+    absent = sorted(set(report["class_names"]) - {"tench", "church"})
+    assert report["images"] == 20 and len(report["class_names"]) == 10
+    assert report["absent_classes"] == absent
+    assert {name: row["images"] for name, row in report["per_class"].items()} == {
+        name: 10 if name in ("tench", "church") else 0 for name in report["class_names"]}
+    assert f"8 of the model's 10 classes have no images in {folder}" in caplog.text
+    assert "(95 % interval " in caplog.text  # 20 images: a noisy figure
+    (folder / "zebra").mkdir()
+    shutil.copy(next((folder / "tench").iterdir()), folder / "zebra")
+    assert main(["evaluate", "--model", keras_sb.DEFAULT_MODEL, "--data", str(folder)]) == 2
+    assert "was not trained on: zebra (its classes: cassette_player, " in capsys.readouterr().err
+
+
 def test_parsing_imports_no_tensorflow():
     """--help and argument errors answer before TensorFlow loads (keras_sb_cli defers it)."""
     code = ("import sys, keras_sb_cli\n"
@@ -247,6 +277,33 @@ def test_classifier_fine_tunes_with_unlabelled_photos_when_labels_are_few(caplog
     text = " ".join(help_text(capsys, ["classifier", "--help"]).split())
     assert ("with at most 50 labelled training images per class, --finetune-pretext-weight 1.0 "
             "--finetune-pseudo-label-threshold 0.95 --finetune-epochs 300") in text
+
+
+def test_classifier_help_shows_the_defaults_that_apply(capsys):
+    """The few-label recipe's values beside the plain defaults; the unlabelled photos of the
+    classifier command are its pretraining photos."""
+    text = " ".join(help_text(capsys, ["classifier", "--help"]).split())
+    assert ("--finetune-epochs EPOCHS maximum epochs (default: 30; 300 with at most 50 "
+            "labelled training images per class)") in text
+    for name, value in FEW_LABELS_FINETUNE.items():
+        option_help = text.split(f"--finetune-{name.replace('_', '-')} {name.upper()} ")[1]
+        assert (f"; {value:g} with at most 50 labelled training images per class)"
+                in option_help.split(" --finetune-")[0]), name
+    assert "in the classifier command, the photos it pretrains on" in text
+
+
+@pytest.mark.parametrize(("images", "noisy"), [(20, True), (100, False)])
+def test_classifier_ends_with_its_score_and_the_evaluate_command(images, noisy, caplog):
+    """Under 100 held-out images the score comes with its 95 % interval and a word on the
+    noise; the last advice is evaluate on a test folder."""
+    caplog.set_level("INFO", logger="keras_sb")
+    classifier = ClassifierPipelineConfig(out="runs/mine").classifier("random")
+    report_ready(classifier, {"holdout_top1": 0.25, "holdout_images": images})
+    lines = caplog.text.splitlines()
+    assert (f"Held-out top-1 0.2500 on {images} images (95 % interval 0.11-0.47, Wilson: a "
+            "noisy figure from under 100 images)." in caplog.text) == noisy
+    assert f"Held-out top-1 0.2500 on {images} images" in caplog.text
+    assert lines[-1].endswith("keras-sb evaluate --model runs/mine/finetune --data TESTFOLDER.")
 
 
 def test_the_pretrain_command_says_what_to_run_next(monkeypatch, caplog):

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from keras_sb.confusion_plot import save_confusion_png
-from keras_sb.evaluation import classification_report, save_report_json
+from keras_sb.evaluation import classification_report, save_report_json, wilson_interval
 
 NAMES = ["a", "b", "c"]
 # Worked by hand, with Keras' rules: top-1 is the argmax (ties: the lower class index, as in
@@ -117,3 +117,13 @@ def test_report_json_round_trip(tmp_path):
     report = _random_report(10, LONG_NAMES)
     path = save_report_json(report, tmp_path / "out" / "report.json")
     assert json.loads(path.read_text()) == report
+
+
+@pytest.mark.parametrize(
+    ("hits", "images", "expected"),
+    [(81, 263, (0.2553, 0.3662)),  # Wikipedia's worked example ("Binomial proportion
+     (5, 20, (0.1119, 0.4687)),    # confidence interval"); 5 of 20: classifier's noisy case
+     (0, 10, (0.0, 0.2775)), (10, 10, (0.7225, 1.0))],
+)
+def test_wilson_interval(hits, images, expected):
+    assert wilson_interval(hits, images) == pytest.approx(expected, abs=1e-4)

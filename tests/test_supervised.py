@@ -307,8 +307,12 @@ def test_one_command_from_folders_to_a_classifier(tiny_unlabelled, tmp_path, cap
     assert summary["reported_on"] == "holdout"  # plain <class>/ folders: no val split
     best = out / "linprobe" / "best.keras"
     assert (f"Classifier ready: {best}. Try it: keras-sb demo --model {best} --pretext "
-            f"{out / 'pretrain'}; serve it: keras-sb export --model {out / 'linprobe'}") \
-        in caplog.text
+            f"{out / 'pretrain'}; serve it: keras-sb export --model {out / 'linprobe'} --pretext "
+            f"{out / 'pretrain'} --out models/keras_sb/1; score it on labelled images it has not "
+            "seen (<class>/ folders of some or all of its classes): keras-sb evaluate --model "
+            f"{out / 'linprobe'} --data TESTFOLDER.") in caplog.text
+    assert (f"Held-out top-1 {summary['holdout_top1']:.4f} on {summary['holdout_images']} "
+            "images (95 % interval ") in caplog.text
     before = (out / "linprobe" / "best.keras").stat().st_mtime_ns
     assert main(argv) == 0
     assert (out / "linprobe" / "best.keras").stat().st_mtime_ns == before

@@ -14,11 +14,14 @@ from pathlib import Path
 from keras_sb.commands import command
 from keras_sb.data import DataError, ImageSource, has_split
 from keras_sb.data.labelled import labelled_splits
+from keras_sb.evaluation import accuracy_phrase
 from keras_sb.models.split_brain import LOGITS
 from keras_sb.training.config import (
     FEW_LABELS,
     FEW_LABELS_FINETUNE,
     ClassifierPipelineConfig,
+    FinetuneConfig,
+    LinprobeConfig,
     few_labels_flags,
     part_options,
 )
@@ -115,11 +118,21 @@ def classifier_pipeline(config: ClassifierPipelineConfig) -> dict:
     with part_flags(config.then):
         classifier = config.classifier(pretraining.out)
         summary = train_classifier(classifier)
-    best = Path(classifier.out) / "best.keras"
-    # Without the pretext heads the classifier cannot draw colorizations: the demo takes them
-    # from the pretraining run.
-    pretext = "" if classifier.feature_layer == LOGITS else f" --pretext {pretraining.out}"
-    log.info("Classifier ready: %s. Try it: %s --model %s%s; serve it: %s --model %s --out "
-             "models/keras_sb/1.", best, command("demo"), best, pretext, command("export"),
-             classifier.out)
+    report_ready(classifier, summary)
     return summary
+
+
+def report_ready(classifier: FinetuneConfig | LinprobeConfig, summary: dict) -> None:
+    """Log the trained classifier's held-out top-1 (with its 95 % interval when the held-out
+    images are few) and the commands that try, serve and score it."""
+    log.info("Held-out top-1 %s.", accuracy_phrase(summary["holdout_top1"],
+                                                   summary["holdout_images"]))
+    best = Path(classifier.out) / "best.keras"
+    # Without the pretext heads the classifier cannot draw colorizations: the demo and the
+    # export's colorize signature take them from the pretraining run.
+    pretext = "" if classifier.feature_layer == LOGITS else f" --pretext {classifier.init}"
+    log.info("Classifier ready: %s. Try it: %s --model %s%s; serve it: %s --model %s%s --out "
+             "models/keras_sb/1; score it on labelled images it has not seen (<class>/ folders "
+             "of some or all of its classes): %s --model %s --data TESTFOLDER.", best,
+             command("demo"), best, pretext, command("export"), classifier.out, pretext,
+             command("evaluate"), classifier.out)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,8 +294,9 @@ class FinetuneConfig(SupervisedConfig):
     # keras_sb.training.semi_supervised
     unlabelled: str = opt("", "unlabelled photos also trained on with --pretext-weight or "
                           "--pseudo-label-threshold: a folder of images or a layout with "
-                          "unsupervised/ (default: --data's unsupervised/, when it has one); "
-                          "keep the held-out and val images out of it", resume=True)
+                          "unsupervised/ (default: --data's unsupervised/, when it has one; in "
+                          "the classifier command, the photos it pretrains on); keep the "
+                          "held-out and val images out of it", resume=True)
     pretext_weight: float = opt(0.0, "weight of the split-brain pretext loss on each step's "
                                 "labelled and unlabelled images, added to the classification "
                                 "loss (S4L; 0: off)", resume=True, minimum=0)
@@ -374,6 +377,28 @@ class KnnConfig(InitConfig):
             raise ValueError(f"--out {self.out} is a file: give a folder for the report")
 
 
+PACKAGE = Path(__file__).resolve().parents[1]  # the installed keras_sb
+
+
+def safe_name(name: str) -> str:
+    """``name`` as one plain folder name: runs of characters other than letters, digits,
+    ``.``, ``_`` and ``-`` become ``_``, none of those three at either end (``data`` if
+    nothing is left)."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("._-") or "data"
+
+
+def default_eval_out(model: str, data_name: str) -> str:
+    """Where evaluate writes the report of ``model`` on the data named ``data_name``: in the
+    run folder (RUN/eval-DATA/, beside the checkpoint), or runs/eval-MODEL-DATA/ when that
+    folder is part of the installed package (the shipped model) or not writable."""
+    path = Path(model).expanduser()
+    folder = path if path.is_dir() else path.parent
+    if folder.resolve().is_relative_to(PACKAGE) or not os.access(folder, os.W_OK):
+        name = path.name if path.is_dir() else f"{folder.name}-{path.stem}"
+        return str(Path("runs") / f"eval-{safe_name(name)}-{safe_name(data_name)}")
+    return str(folder / f"eval-{safe_name(data_name)}")
+
+
 @dataclass
 class EvaluateConfig:
     """What to evaluate, on which images: the val split of a layout that has one, else every
@@ -386,8 +411,10 @@ class EvaluateConfig:
                      "else every labelled image)", choices=("train", "val"))
     top_k: int = opt(5, TOP_K_HELP, minimum=1)
     batch_size: int = opt(64, "images per step", minimum=1)
-    out: str = opt("", "folder for report.json and confusion.png (default: beside the "
-                   "checkpoint, eval-SPLIT/, or eval-FOLDER/ for a <class>/ folder)")
+    out: str = opt("", "folder for report.json and confusion.png (default: in the run folder, "
+                   "RUN/eval-SPLIT/ or RUN/eval-FOLDER/ for a <class>/ folder; "
+                   "runs/eval-MODEL-FOLDER/ for the shipped model or a checkpoint in a "
+                   "read-only folder)")
 
     def __post_init__(self):
         if not self.model:
@@ -398,9 +425,8 @@ class EvaluateConfig:
 
         named = self.split or ("val" if has_split(self.data, "val") else "")
         self.split = named or "train"  # a <class>/ folder: all of it
-        model = Path(self.model)
-        self.out = self.out or str((model if model.is_dir() else model.parent) /
-                                   f"eval-{named or Path(self.data).resolve().name}")
+        self.out = self.out or default_eval_out(self.model,
+                                                named or Path(self.data).resolve().name)
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise ValueError(f"--out {self.out} is a file: give a folder for report.json and "
                              "confusion.png")
