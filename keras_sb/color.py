@@ -130,3 +130,9 @@ def decode_channels(channels: tf.Tensor, color_space: str) -> tf.Tensor:
 def lab_ab_to_channels(ab: tf.Tensor) -> tf.Tensor:
     """Physical Lab a/b values -> the ``lab`` space's normalised a/b channels."""
     return _normalise_lab(tf.concat([tf.zeros_like(ab[..., :1]), ab], axis=-1))[..., 1:]
+
+
+def channels_to_lab_ab(ab: tf.Tensor) -> tf.Tensor:
+    """The ``lab`` space's normalised a/b channels -> physical Lab a/b values."""
+    ab = tf.convert_to_tensor(ab, tf.float32)
+    return _denormalise_lab(tf.concat([tf.zeros_like(ab[..., :1]), ab], axis=-1))[..., 1:]

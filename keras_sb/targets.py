@@ -184,6 +184,22 @@ class TargetCodec:
         }
 
 
+def rebalancing_weights(labels: np.ndarray, centers: np.ndarray, strength: float,
+                        sigma: float = 5.0) -> np.ndarray:
+    """Per-class loss weights that keep frequent (greyish) ab classes from dominating
+    (Zhang et al., ECCV 2016): w ~ 1 / ((1 - strength) p + strength / Q), p the classes'
+    frequency in ``labels`` blurred by a Gaussian of ``sigma`` (Lab units) over the class
+    ``centers`` (Lab a, b; [Q, 2]); normalised so that the expected weight under p is 1.
+    ``strength`` 1 gives equal weights, 0.5 is the paper's.
+    """
+    counts = np.bincount(np.ravel(labels), minlength=len(centers)).astype(np.float64)
+    distance2 = ((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
+    blurred = np.exp(-distance2 / (2 * sigma**2)) @ (counts / counts.sum())
+    prior = blurred / blurred.sum()
+    weights = 1.0 / ((1.0 - strength) * prior + strength / len(centers))
+    return (weights / (weights * prior).sum()).astype(np.float32)
+
+
 def decode_distribution(
     logits: tf.Tensor, centers: np.ndarray, mode: str = "annealed", temperature: float = 0.38
 ) -> tf.Tensor:

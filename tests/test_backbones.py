@@ -11,6 +11,7 @@ from keras_sb.cli import main
 from keras_sb.models.backbones import (
     BACKBONES,
     AlexBackbone,
+    CompactBackbone,
     GoogLeNetBackbone,
     ResNetBackbone,
     SimpleBackbone,
@@ -26,6 +27,8 @@ STAGES = {
     "simple": {"conv1": (48, 12), "conv2": (24, 24), "conv3": (20, 48), "conv4": (16, 96)},
     "alex": {"conv1": (48, 96), "conv2": (24, 256), "conv3": (12, 384), "conv4": (12, 384),
              "conv5": (12, 256), "fc6": (12, 4096), "fc7": (12, 4096)},
+    "compact": {"conv1": (48, 32), "conv2": (24, 64), "conv3": (12, 128), "conv4": (12, 256),
+                "conv5": (12, 256)},
     "resnet": {"stem": (48, 64), "stage1": (24, 64), "stage2": (24, 128),
                "stage3": (24, 256), "stage4": (24, 512), "pool": (12, 512)},
     "googl": {"stem": (48, 192), "inception3": (48, 480), "inception4": (24, 832),
@@ -49,6 +52,7 @@ def test_registry() -> None:
     expected = {
         "simple": SimpleBackbone,
         "alex": AlexBackbone,
+        "compact": CompactBackbone,
         "resnet": ResNetBackbone,
         "googl": GoogLeNetBackbone,
     }
@@ -137,7 +141,7 @@ def test_layer_names_unique_and_bn_after_every_conv(name: str) -> None:
 def test_config_round_trip(name: str) -> None:
     model = build_backbone(name, in_channels=2, width=TINY, name="lightness_net")
     config = model.get_config()
-    assert config == {"in_channels": 2, "width": TINY, "image_size": 96,
+    assert config == {"in_channels": 2, "width": TINY, "image_size": 96, "depth": 1,
                       "name": "lightness_net", "trainable": True}
     clone = type(model).from_config(config)
     assert clone.get_config() == config
@@ -186,6 +190,7 @@ def test_unknown_stage_lists_the_stages() -> None:
     ("name", "in_channels", "width", "params"),
     [
         ("simple", 2, 1.0, 149_712),  # 389,812 with the 5x5 head of 100 classes
+        ("compact", 1, 1.0, 1_052_032),
         ("alex", 1, 1.0, 71_918_304),
         ("alex", 1, 0.5, 17_992_048),
         ("resnet", 1, 1.0, 11_179_840),
@@ -202,3 +207,39 @@ def test_parameter_counts_and_full_width_shapes(name, in_channels, width, params
     if width == 1.0 and name != "simple":
         docstring = " ".join(type(model).__doc__.split())
         assert f"{params:,} parameters with in_channels=1 at width 1" in docstring
+
+
+def test_depth_adds_convs_to_each_stage_of_compact_only() -> None:
+    deep = build_backbone("compact", in_channels=1, width=TINY, depth=3)
+    shallow = build_backbone("compact", in_channels=1, width=TINY)
+    assert deep.stage_names == shallow.stage_names
+    convs = [layer for layer in deep.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 1 + 4 * 3
+    assert type(deep).from_config(deep.get_config()).depth == 3
+    with pytest.raises(ValueError, match="--depth must be 1 for the simple backbone .* "
+                                         "applies to: compact"):
+        build_backbone("simple", in_channels=1, depth=2)
+
+
+def receptive_field_centre(name: str, cell: int, size: int) -> np.ndarray:
+    """(row, column) midpoint, in input pixels, of the pixels that the deepest stage's output
+    at (cell, cell), after the head, depends on (its receptive field, where not cut by the
+    image's border)."""
+    import tensorflow as tf
+
+    model = build_backbone(name, in_channels=1, width=0.25, image_size=size)
+    head = keras.layers.Conv2D(1, model.head_kernel)
+    x = tf.constant(images(1, 1, size=size, seed=4))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = head(model(x, training=False)[model.deepest])[0, cell, cell, 0]
+    rows, cols = np.nonzero(tape.gradient(out, x)[0, ..., 0].numpy())
+    return np.array([rows.min() + rows.max(), cols.min() + cols.max()]) / 2
+
+
+def test_compact_outputs_are_centred_on_their_target_cells() -> None:
+    """Cell i of the target grid is pixels 8i..8i+7 of the image: compact's output cell looks
+    there (at 256 px, where cell 16's field is inside the image); at 96 px simple's cell 1
+    (valid convs) looks about 20 pixels further in."""
+    assert np.abs(receptive_field_centre("compact", 16, 256) - (8 * 16 + 3.5)).max() <= 0.5
+    assert np.abs(receptive_field_centre("simple", 1, 96) - (8 * 1 + 3.5)).min() > 15

@@ -18,7 +18,7 @@ from PIL import Image
 from keras_sb.cli import build_parser, main
 from keras_sb.data import open_images
 from keras_sb.models import SplitBrain
-from keras_sb.training.pretrain import PretrainConfig, pretraining_dataset
+from keras_sb.training.pretrain import PretrainConfig, Pretraining, pretraining_dataset
 
 BACKBONE_KEYS = ("encoder", "width", "color_space", "l_bins", "ab_bins", "image_size",
                  "objective")
@@ -63,6 +63,23 @@ def test_defaults_need_no_checkpoint_and_use_the_shipped_sample():
 def test_bad_arguments_give_a_clear_error(argv, message, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_ab_rebalancing_weighs_each_pixel_by_its_colour_class(tiny_unlabelled, tmp_path):
+    config = PretrainConfig(data=str(tiny_unlabelled), out=str(tmp_path / "run"),
+                            ab_rebalance=0.5)
+    stage = Pretraining(config)
+    stage.open_data()
+    task = SplitBrain(width=0.0625).task
+    weights = stage.class_weights(task)
+    assert list(weights) == ["color"] and weights["color"].shape == (100,)
+    _, targets, pixel_weights = next(iter(pretraining_dataset(
+        stage.val_source, task, 96, 4, training=False, seed=0, class_weights=weights)))
+    np.testing.assert_array_equal(pixel_weights["color"],
+                                  weights["color"][targets["color"].numpy()])
+    np.testing.assert_array_equal(pixel_weights["lightness"], 1.0)
+    stage.config.ab_rebalance = 0.0
+    assert stage.class_weights(task) == {}
 
 
 @pytest.mark.slow

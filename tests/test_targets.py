@@ -11,6 +11,7 @@ from keras_sb.targets import (
     decode_distribution,
     gamut_ab_cells,
     parse_ab_bins,
+    rebalancing_weights,
     uniform_bins,
 )
 
@@ -162,3 +163,15 @@ def test_compiled_uint8_encoding_matches_the_float_one(color_space):
         agree = np.mean(codec.quantize(fast_grid, part).numpy() ==
                         codec.quantize(grid, part).numpy())
         assert agree > 0.99, part  # classes may differ where a value sits on a bin edge
+
+
+def test_rebalancing_weighs_rare_colours_up_with_mean_weight_one_under_the_prior():
+    centers = np.array([[0.0, 0.0], [40.0, 0.0], [0.0, 40.0], [-40.0, -40.0]], np.float32)
+    labels = np.array([0] * 90 + [1] * 8 + [2] * 2)  # class 3 never occurs
+    weights = rebalancing_weights(labels, centers, 0.5)
+    assert weights[0] < 1 < weights[1] < weights[2] < weights[3]
+    frequency = np.bincount(labels, minlength=4) / len(labels)  # far apart: no blur
+    assert float((weights * frequency).sum()) == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_allclose(rebalancing_weights(labels, centers, 1.0), 1.0, rtol=1e-5)
+    # a blur wider than the cells shares the frequency of the grey cell with its neighbours
+    assert rebalancing_weights(labels, centers, 0.5, sigma=40.0)[1] < weights[1]

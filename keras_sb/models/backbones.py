@@ -52,21 +52,37 @@ class Backbone(ConfigurableModel):
         in_channels: channels of the input image (1 for L, 2 for ab).
         width: channel multiplier (1.0 = the original system's widths, 0.5 = the paper's).
         image_size: input side S, a multiple of 8.
+        depth: convolutions per stage, for backbones whose ``stages`` take it
+            (``has_depth``); 1 for the others.
     """
 
     architecture = ""
     head_kernel = 1
     min_image_size = 8  # the smallest input side whose head output is not empty
+    has_depth = False  # whether ``stages`` takes a third argument, the depth
 
-    def __init__(self, in_channels: int, width: float = 1.0, image_size: int = 96, **kwargs):
+    def __init__(self, in_channels: int, width: float = 1.0, image_size: int = 96,
+                 depth: int = 1, **kwargs):
         self.check_image_size(image_size, "image_size")
+        self.check_depth(depth)
         inputs = keras.Input((image_size, image_size, in_channels), name="image")
-        stages = self.stages(inputs, width)
+        stages = self.stages(inputs, width, depth) if self.has_depth else self.stages(inputs,
+                                                                                       width)
         super().__init__(inputs=inputs, outputs=stages, **kwargs)
         self.stage_names = list(stages)
         self.in_channels = in_channels
         self.width = width
         self.image_size = image_size
+        self.depth = depth
+
+    @classmethod
+    def check_depth(cls, depth: int, name: str = "--depth") -> None:
+        """Raise ValueError naming ``name`` unless ``depth`` is 1, or at least 1 for a
+        backbone with a depth option."""
+        if depth < 1 or (depth != 1 and not cls.has_depth):
+            with_depth = ", ".join(k for k, v in BACKBONES.items() if v.has_depth)
+            raise ValueError(f"{name} must be 1 for the {cls.architecture} backbone (it has a "
+                             f"fixed depth; {name} applies to: {with_depth}), got {depth}")
 
     @classmethod
     def check_image_size(cls, size: int, name: str = "--image-size") -> None:
@@ -101,7 +117,7 @@ class Backbone(ConfigurableModel):
 
     def init_args(self) -> dict:
         return {"in_channels": self.in_channels, "width": self.width,
-                "image_size": self.image_size}
+                "image_size": self.image_size, "depth": self.depth}
 
 
 BACKBONES: dict[str, type[Backbone]] = {}
@@ -159,6 +175,37 @@ class AlexBackbone(Backbone):
             out[name] = x = conv_bn_relu(x, scaled(filters, width), 3, name)
         out["fc6"] = x = conv_bn_relu(x, scaled(4096, width), 7, "fc6", dilation=2)
         out["fc7"] = conv_bn_relu(x, scaled(4096, width), 1, "fc7")
+        return out
+
+
+@register_backbone
+class CompactBackbone(Backbone):
+    """A plain conv net made for 96-pixel photos: stride 8 with 'same' padding and 4x4
+    stride-2 convs, so each cell of the 12x12 output is centred on the 8x8 pixels of the
+    target cell it predicts (the valid convs of ``simple`` centre its output on the middle 48
+    pixels of the image), then dilated 3x3 convs at 12x12 that widen the receptive field to
+    the whole image (118 px at depth 1).
+
+    96 -(conv1 /2)-> 48 -(conv2 /2)-> 24 -(conv3 /2)-> 12 -(conv4, dilation 2; conv5,
+    dilation 4)-> 12, at 32/64/128/256/256 channels x width; each stage from conv2 on has
+    ``depth`` convs. 1,052,032 parameters with in_channels=1 at width 1 and depth 1.
+    """
+
+    architecture = "compact"
+    has_depth = True
+
+    @staticmethod
+    def stages(x, width: float, depth: int = 1) -> dict:
+        out = {"conv1": conv_bn_relu(x, scaled(32, width), 4, "conv1", strides=2)}
+        x = out["conv1"]
+        plan = (("conv2", 64, 2, 1), ("conv3", 128, 2, 1), ("conv4", 256, 1, 2),
+                ("conv5", 256, 1, 4))
+        for name, filters, stride, dilation in plan:
+            for i in range(depth):
+                x = conv_bn_relu(x, scaled(filters, width), 4 if i == 0 and stride == 2 else 3,
+                                 f"{name}_{i + 1}" if i else name,
+                                 strides=stride if i == 0 else 1, dilation=dilation)
+            out[name] = x
         return out
 
 

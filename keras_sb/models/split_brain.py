@@ -32,17 +32,19 @@ class SplitBrain(ConfigurableModel):
         l_bins: L classes; ab_bins: ``grid:N`` or ``gamut``.
         image_size: input side, a multiple of 8 (96 by default).
         objective: a name in ``keras_sb.models.OBJECTIVES``.
+        depth: convolutions per stage of backbones with a depth option (``compact``).
     """
 
     def __init__(self, encoder: str = "simple", width: float = 1.0, color_space: str = "lab",
                  l_bins: int = 100, ab_bins: str = "grid:10", image_size: int = 96,
-                 objective: str = "split_brain", **kwargs):
+                 objective: str = "split_brain", depth: int = 1, **kwargs):
         task = PretextTask(objective, TargetCodec(color_space, l_bins, ab_bins))
         channels = keras.Input((image_size, image_size, 3), name="channels")
         outputs = {}
         for direction in task.directions:
             backbone = build_backbone(encoder, in_channels=direction.in_channels, width=width,
-                                      image_size=image_size, name=f"{direction.name}_net")
+                                      image_size=image_size, depth=depth,
+                                      name=f"{direction.name}_net")
             features = backbone(channels[..., CHANNELS[direction.source]])[backbone.deepest]
             head = layers.Conv2D(task.head_units(direction), backbone.head_kernel,
                                  dtype="float32", name=f"{direction.name}_head")
@@ -55,6 +57,7 @@ class SplitBrain(ConfigurableModel):
         self.width = width
         self.image_size = image_size
         self.objective = objective
+        self.depth = depth
 
     def backbone(self, direction: Direction) -> Backbone:
         return self.get_layer(f"{direction.name}_net")
@@ -93,4 +96,5 @@ class SplitBrain(ConfigurableModel):
             "ab_bins": self.codec.ab_bins,
             "image_size": self.image_size,
             "objective": self.objective,
+            "depth": self.depth,
         }

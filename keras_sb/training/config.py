@@ -63,6 +63,8 @@ def check_number(flag: str, value: float, bounds) -> None:
         raise ValueError(f"{flag} must be a finite number, got {value}")
     if "minimum" in bounds and value < bounds["minimum"]:
         raise ValueError(f"{flag} must be at least {bounds['minimum']}, got {value}")
+    if "maximum" in bounds and value > bounds["maximum"]:
+        raise ValueError(f"{flag} must be at most {bounds['maximum']}, got {value}")
     if "above" in bounds and value <= bounds["above"]:
         raise ValueError(f"{flag} must be greater than {bounds['above']}, got {value}")
     if "below" in bounds and value >= bounds["below"]:
@@ -74,9 +76,9 @@ class PretextConfig:
     """How the pretext model is built (when it is not loaded from a run): its constructor
     arguments (``SplitBrain``)."""
 
-    encoder: str = opt("simple", "backbone architecture of every network: simple, alex, "
-                       "resnet, googl, or one added with keras_sb.models.register_backbone",
-                       resume=True)
+    encoder: str = opt("simple", "backbone architecture of every network: simple, compact, "
+                       "alex, resnet, googl, or one added with "
+                       "keras_sb.models.register_backbone", resume=True)
     width: float = opt(1.0, "channel multiplier (1 = the original system's widths, 0.5 = the "
                        "paper's halves)", resume=True, above=0)
     color_space: str = opt("lab", "how the image is split in two", resume=True,
@@ -91,6 +93,8 @@ class PretextConfig:
                          "classification), split_brain_regression (both, L2), colorization "
                          "(L->ab), lightness (ab->L), or one added with "
                          "keras_sb.models.register_objective", resume=True)
+    depth: int = opt(1, "convolutions per stage, for backbones with a depth option (compact)",
+                     resume=True, minimum=1)
 
     def check_pretext_settings(self) -> None:
         """Raise ValueError naming the flag for an unknown encoder or objective, or bins that
@@ -103,6 +107,7 @@ class PretextConfig:
             if value not in known:
                 raise ValueError(f"{flag} must be one of {', '.join(known)}, got {value!r}")
         BACKBONES[self.encoder].check_image_size(self.image_size)
+        BACKBONES[self.encoder].check_depth(self.depth)
         TargetCodec(self.color_space, self.l_bins, self.ab_bins)
 
     def pretext_settings(self) -> dict:
@@ -187,6 +192,10 @@ class PretrainConfig(PretextConfig, RunConfig):
     val_fraction: float = opt(0.05, "share of the images held out (at random) to choose the "
                               "best epoch", resume=True, above=0, below=1)
     previews: bool = opt(True, "write previews/epoch_NNN.png after each epoch")
+    ab_rebalance: float = opt(0.0, "class rebalancing of the ab classification (Zhang et al. "
+                              "2016): each class weighs 1 / ((1 - x) p + x / Q), p its "
+                              "smoothed frequency; 0: off, 0.5: the paper's, 1: equal",
+                              resume=True, minimum=0, maximum=1)
     # The held-out loss is noisy and the features keep improving to 40 epochs
     # (docs/results.md), so early stopping is off unless --patience is lowered.
     epochs: int = opt(40, EPOCHS_HELP, minimum=1)
@@ -495,7 +504,7 @@ class ClassifierPipelineConfig:
                    "OUT/linprobe) (default: runs/classifier)")
     then: str = opt("finetune", "the stage trained on the labelled images after pretraining",
                     choices=("finetune", "linprobe"))
-    encoder: str = opt("simple", "backbone architecture of every network: simple, alex, "
+    encoder: str = opt("simple", "backbone architecture of every network: simple, compact, alex, "
                        "resnet, googl, or one added with keras_sb.models.register_backbone")
     labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, minimum=0)
     seed: int = opt(0, SEED_HELP, minimum=0)

@@ -8,10 +8,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_sb.color import channels_to_lab_ab
 from keras_sb.commands import command
 from keras_sb.data import ImageSource, as_float, open_images
 from keras_sb.data.errors import printable, some_names
 from keras_sb.models import PretextTask, SplitBrain
+from keras_sb.targets import rebalancing_weights
 from keras_sb.training.callbacks import PreviewGrid
 from keras_sb.training.config import PretrainConfig
 from keras_sb.training.distribute import Cluster
@@ -24,13 +26,27 @@ log = logging.getLogger("keras_sb")
 PREVIEW_IMAGES = 6
 
 
+PRIOR_IMAGES = 2000  # images whose ab targets estimate the class prior of --ab-rebalance
+
+
 def pretraining_dataset(source: ImageSource, task: PretextTask, image_size: int,
-                        batch_size: int, training: bool, seed: int) -> tf.data.Dataset:
-    """Batches of (channels, {direction: target}): images decoded in parallel, then colours
-    converted a batch at a time with XLA (see ``benchmarks/``)."""
+                        batch_size: int, training: bool, seed: int,
+                        class_weights: dict[str, np.ndarray] | None = None) -> tf.data.Dataset:
+    """Batches of (channels, {direction: target}), and per-pixel {direction: weight} when
+    ``class_weights`` weighs some direction's classes: images decoded in parallel, then
+    colours converted a batch at a time with XLA (see ``benchmarks/``)."""
     dataset = source.dataset(image_size, training=training, seed=seed).batch(batch_size)
-    dataset = dataset.map(lambda images, _: task.encode(images, compiled=True),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+
+    def encode(images, _):
+        channels, targets = task.encode(images, compiled=True)
+        if not class_weights:
+            return channels, targets
+        weights = {name: tf.gather(class_weights[name], target) if name in class_weights
+                   else tf.ones_like(target, tf.float32) for name, target in targets.items()}
+        return channels, targets, weights
+
+    dataset = dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=not training)
     if not training:
         dataset = dataset.cache()
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -55,10 +71,29 @@ class Pretraining(TrainingStage):
     def datasets(self, model: SplitBrain, batch_size: int, shard: Cluster):
         config = self.config
         self.train_shard = shard.shard(self.train_source)
+        weights = self.class_weights(model.task)
         return tuple(pretraining_dataset(source, model.task, config.image_size, batch_size,
-                                         training, config.seed)
+                                         training, config.seed, weights)
                      for source, training in ((self.train_shard, True),
                                               (shard.shard(self.val_source), False)))
+
+    def class_weights(self, task: PretextTask) -> dict[str, np.ndarray]:
+        """{direction predicting ab classes: its rebalancing weights} with --ab-rebalance,
+        from the targets of the first PRIOR_IMAGES training images (the same on every
+        worker and every resume); {} without."""
+        strength = self.config.ab_rebalance
+        names = [d.name for d in task.directions
+                 if d.target == "ab" and d.kind == "classification"]
+        if not strength or not names:
+            return {}
+        images = self.train_source.dataset(self.config.image_size).take(PRIOR_IMAGES)
+        labels = np.concatenate([task.codec.quantize_ab(task.codec.encode(batch)[1]).numpy()
+                                 for batch, _ in images.batch(250)])
+        centers = channels_to_lab_ab(task.codec.ab_centers()).numpy()
+        weights = rebalancing_weights(labels, centers, strength)
+        log.info("Rebalancing the ab classes (--ab-rebalance %g, prior of %d images): "
+                 "weights %.2f to %.2f.", strength, len(labels), weights.min(), weights.max())
+        return dict.fromkeys(names, weights)
 
     def callbacks(self, model: SplitBrain) -> list:
         skipped = SkippedImages(self.train_shard)
