@@ -56,6 +56,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
          "--disable-pip-version-check", "-w", str(tmp / "dist"), str(source)],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "warning" not in (result.stdout + result.stderr).lower(), result.stderr  # setuptools'
     [built] = (tmp / "dist").glob("keras_sb-*.whl")
     with zipfile.ZipFile(built) as archive:
         yield archive
@@ -146,12 +147,10 @@ def test_import_registers_the_models_with_keras(tmp_path):
     assert result.stdout.split() == ["SplitBrainClassifier"]
 
 
-@pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> Path:
-    """A throwaway virtualenv with the wheel ``pip install``ed, offline: it sees this
-    interpreter's packages (TensorFlow, ...) through a .pth file, so pip only checks the
-    declared dependencies against them. Returns the virtualenv's folder."""
-    venv = tmp_path_factory.mktemp("installed") / "venv"
+def venv_seeing_these_packages(venv: Path) -> Path:
+    """A new virtualenv that sees this interpreter's packages (TensorFlow, pip, setuptools,
+    ...) through a .pth file: pip then installs into it offline, only checking the declared
+    dependencies against them. Returns its Python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=300)
     python = venv / "bin" / "python"
@@ -159,12 +158,57 @@ def installed(wheel, tmp_path_factory) -> Path:
                               "print(sysconfig.get_paths()['purelib'])"], check=True,
                              capture_output=True, text=True).stdout.strip()
     Path(purelib, "parent_site_packages.pth").write_text("\n".join(site.getsitepackages()))
+    return python
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A throwaway virtualenv with the wheel ``pip install``ed, offline. Returns the
+    virtualenv's folder."""
+    venv = tmp_path_factory.mktemp("installed") / "venv"
+    python = venv_seeing_these_packages(venv)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index",
          "--disable-pip-version-check", wheel.filename],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return venv
+
+
+def fresh_clone(target: Path) -> Path:
+    """The checkout's files as a clone of it has them: the tracked ones (outside a git
+    checkout: all but NOT_COPIED), copied to ``target``."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                                check=True, timeout=60).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        return Path(shutil.copytree(ROOT, target, ignore=NOT_COPIED))
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():  # not one deleted from the working tree
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+@pytest.mark.slow
+def test_setup_step_installs_the_commands_quietly(tmp_path):
+    """scripts/setup_env.sh, the first step of quickstart.sh and test.sh, leaves keras-sb
+    installed in a fresh clone's .venv, editable (the clone's code), printing nothing:
+    no warning from pip or setuptools. Offline: .venv sees this interpreter's packages."""
+    clone = fresh_clone(tmp_path / "clone")
+    venv_seeing_these_packages(clone / ".venv")
+    env = {**installed_env(clone / ".venv"), "PIP_NO_INDEX": "1"}
+    result = subprocess.run(["bash", "scripts/setup_env.sh"], cwd=clone, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout + result.stderr == ""
+    result = run_installed(clone / ".venv", [str(clone / ".venv" / "bin" / "keras-sb"),
+                                             "--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "keras-sb STAGE" in result.stdout and "pretrain" in result.stdout
+    code = "import importlib.util; print(importlib.util.find_spec('keras_sb').origin)"
+    result = run_installed(clone / ".venv", ["python", "-c", code], tmp_path)
+    assert Path(result.stdout.strip()) == clone / "keras_sb" / "__init__.py", result.stderr
 
 
 def installed_env(venv: Path) -> dict:
