@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from keras_sb.training.config import (
     part_options,
 )
 from keras_sb.training.pretrain import pretrain
+from keras_sb.training.run_folder import RunFolder
 from keras_sb.training.supervised import check_feature_layer, train_classifier
 
 log = logging.getLogger("keras_sb")
@@ -117,7 +119,9 @@ def classifier_pipeline(config: ClassifierPipelineConfig) -> dict:
         pretrain(pretraining)
     with part_flags(config.then):
         classifier = config.classifier(pretraining.out)
-        summary = train_classifier(classifier)
+        # A run finished before returns {}: its summary.json says how it did.
+        summary = train_classifier(classifier) or json.loads(
+            RunFolder(classifier.out).summary.read_text())
     report_ready(classifier, summary)
     return summary
 
@@ -125,8 +129,9 @@ def classifier_pipeline(config: ClassifierPipelineConfig) -> dict:
 def report_ready(classifier: FinetuneConfig | LinprobeConfig, summary: dict) -> None:
     """Log the trained classifier's held-out top-1 (with its 95 % interval when the held-out
     images are few) and the commands that try, serve and score it."""
-    log.info("Held-out top-1 %s.", accuracy_phrase(summary["holdout_top1"],
-                                                   summary["holdout_images"]))
+    if "holdout_top1" in summary:  # older runs' summaries may lack it
+        log.info("Held-out top-1 %s.", accuracy_phrase(summary["holdout_top1"],
+                                                       summary["holdout_images"]))
     best = Path(classifier.out) / "best.keras"
     # Without the pretext heads the classifier cannot draw colorizations: the demo and the
     # export's colorize signature take them from the pretraining run.
