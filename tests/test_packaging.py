@@ -191,10 +191,12 @@ def fresh_clone(target: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_setup_step_installs_the_commands_quietly(tmp_path):
+def test_quickstart_installs_the_commands_and_names_them(tmp_path, tiny_unlabelled):
     """scripts/setup_env.sh, the first step of quickstart.sh and test.sh, leaves keras-sb
     installed in a fresh clone's .venv, editable (the clone's code), printing nothing:
-    no warning from pip or setuptools. Offline: .venv sees this interpreter's packages."""
+    no warning from pip or setuptools. Offline: .venv sees this interpreter's packages.
+    quickstart.sh (here a tiny pretraining, run from another folder) ends with the lines
+    that make keras-sb a command of the user's shell, and its next steps use it."""
     clone = fresh_clone(tmp_path / "clone")
     venv_seeing_these_packages(clone / ".venv")
     env = {**installed_env(clone / ".venv"), "PIP_NO_INDEX": "1"}
@@ -209,6 +211,18 @@ def test_setup_step_installs_the_commands_quietly(tmp_path):
     code = "import importlib.util; print(importlib.util.find_spec('keras_sb').origin)"
     result = run_installed(clone / ".venv", ["python", "-c", code], tmp_path)
     assert Path(result.stdout.strip()) == clone / "keras_sb" / "__init__.py", result.stderr
+    result = subprocess.run(
+        ["bash", str(clone / "scripts" / "quickstart.sh"), "--data", str(tiny_unlabelled),
+         "--epochs", "1", "--batch-size", "8", "--width", "0.25", "--no-progress",
+         "--no-previews"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Next: keras-sb linprobe --init runs/pretrain-simple " in result.stderr
+    assert result.stdout.splitlines()[-5:] == [
+        "keras-sb is installed in .venv. To use it in your shell:", f"  cd {clone}",
+        "  source .venv/bin/activate",
+        "then, for example, a linear probe of the pair on the shipped labelled photos:",
+        "  keras-sb linprobe --init runs/pretrain-simple"]
+    assert (clone / "runs" / "pretrain-simple" / "best.keras").is_file()
 
 
 def installed_env(venv: Path) -> dict:
