@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 
 import tensorflow as tf
@@ -24,13 +25,31 @@ WORKER_LOST = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
                tf.errors.AbortedError, tf.errors.CancelledError)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived while a stage ran (raised as Ctrl-C raises KeyboardInterrupt)."""
+
+
+def _terminate(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated
+
+
 def run(stage: str, config_cls: type, function: str, settings: dict) -> int:
     """Build ``config_cls(**settings)`` and call ``function`` ("module:name") with it;
-    returns the exit status: 0, 2 for settings or inputs that cannot work, 1 for a failure
-    while running, 130 when interrupted."""
+    returns the exit status (docs/run_folders.md#exit-codes-of-keras-sb): 0, 2 for settings
+    or inputs that cannot work, 1 for a failure while running, 130 when interrupted (Ctrl-C),
+    143 when stopped by SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # a line per collective op
     share_cores_between_halves()
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(stage, config_cls, function, settings)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(stage: str, config_cls: type, function: str, settings: dict) -> int:
     module, _, name = function.partition(":")
     try:
         if stage not in DISTRIBUTED and Cluster.from_environment().workers > 1:
@@ -53,8 +72,8 @@ def run(stage: str, config_cls: type, function: str, settings: dict) -> int:
               "command on every worker to resume from the last finished epoch.",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nInterrupted. Rerun the same command to resume from the last finished epoch.",
-              file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as stop:
+        print(f"\n{'Stopped by SIGTERM' if isinstance(stop, Terminated) else 'Interrupted'}. "
+              "Rerun the same command to resume from the last finished epoch.", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     return 0

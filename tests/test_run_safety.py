@@ -443,6 +443,9 @@ DAMAGE = {
     "config type": ("config.json", lambda p: p.write_text(
         p.read_text().replace('"epochs": 2', '"epochs": "2"'))),
     "config not json": ("config.json", truncate),
+    "log not utf-8": ("log.csv", lambda p: p.write_bytes(p.read_bytes() + b"2,\xff\xfe,3\n")),
+    "summary not json": ("summary.json", truncate),
+    "summary not an object": ("summary.json", lambda p: p.write_text("[]\n")),
 }
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_sb.safe_io import save_model
+from keras_sb.training.config import RunConfig
 from keras_sb.training.resume import ResumeState
 from keras_sb.training.run_folder import RunFolder
 from keras_sb.visualize import reconstructions, save_grid
@@ -24,18 +27,48 @@ def epoch_decay(learning_rate: float, decay: float) -> keras.callbacks.LearningR
     return keras.callbacks.LearningRateScheduler(lambda epoch, _: learning_rate * decay**epoch)
 
 
+# Settings that can make training diverge, and when their value is a likely cause: loss
+# weights above the classification loss's 1, a learning rate above the stage's default, a
+# learning rate that grows, lower-precision arithmetic.
+DIVERGENCE_CAUSES: dict[str, Callable[[object, object], bool]] = {
+    "pretext_weight": lambda value, default: value > 1,
+    "pseudo_label_weight": lambda value, default: value > 1,
+    "learning_rate": lambda value, default: value > default,
+    "lr_decay": lambda value, default: value > 1,
+    "mixed_precision": lambda value, default: value and not default,
+}
+
+
+def divergence_advice(config: RunConfig) -> str:
+    """What to change after ``config``'s run diverged: the settings of DIVERGENCE_CAUSES it
+    sets to a likely cause, else (and besides) a lower ``--learning-rate``."""
+    causes = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name in DIVERGENCE_CAUSES and DIVERGENCE_CAUSES[f.name](value, f.default):
+            flag = "--" + f.name.replace("_", "-")
+            causes.append(f"{flag} (off by default)" if isinstance(value, bool)
+                          else f"{flag} {value:g} (default {f.default:g})")
+    lower = f"lower --learning-rate (now {config.learning_rate:g})"
+    if not causes:
+        return lower[0].upper() + lower[1:] + "."
+    advice = (f"Likely cause: {causes[0]}; bring it back towards its default" if len(causes) == 1
+              else f"Likely causes: {', '.join(causes)}; bring them back towards their defaults")
+    return advice + ("." if "--learning-rate" in advice else f", or {lower}.")
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
     """Raises TrainingDiverged on the first non-finite loss (each batch), epoch metric or
-    weight (each epoch).
+    weight (each epoch), naming the settings of ``config`` that likely caused it.
 
     Raising (rather than ``stop_training``, as Keras' ``TerminateOnNaN`` does) ends ``fit``
     before the epoch-end callbacks, so no NaN checkpoint or resume state is written. Keep it
     before them in the callback list.
     """
 
-    def __init__(self, learning_rate: float):
+    def __init__(self, config: RunConfig):
         super().__init__()
-        self.learning_rate = learning_rate
+        self.advice = divergence_advice(config)
 
     def on_train_batch_end(self, batch: int, logs=None):
         self._check((logs or {}).get("loss"), f"loss at step {batch + 1}")
@@ -44,16 +77,17 @@ class StopOnNonFinite(keras.callbacks.Callback):
         for name, value in (logs or {}).items():
             self._check(value, f"{name} of epoch {epoch + 1}")
         if not all(np.isfinite(w).all() for w in self.model.get_weights()):
-            raise TrainingDiverged(f"training diverged: non-finite weights after epoch "
-                                   f"{epoch + 1}; nothing of this epoch was saved. Lower the "
-                                   f"--learning-rate ({self.learning_rate:g}).")
+            self._diverged(f"non-finite weights after epoch {epoch + 1}")
 
     def _check(self, value, what: str) -> None:
         if value is not None and not math.isfinite(float(value)):
-            raise TrainingDiverged(
-                f"training diverged: {what} is {float(value)}. Nothing of this epoch was saved; "
-                f"the run folder keeps the last good epoch. Start again with a lower "
-                f"--learning-rate than {self.learning_rate:g} (and --overwrite or another --out).")
+            self._diverged(f"{what} is {float(value)}")
+
+    def _diverged(self, what: str) -> None:
+        raise TrainingDiverged(
+            f"training diverged: {what}. Nothing of this epoch was saved; the run folder keeps "
+            f"the last good epoch. {self.advice} Then start again with --overwrite (or another "
+            "--out).")
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -133,21 +167,23 @@ class PreviewGrid(keras.callbacks.Callback):
             save_grid(panels, self.folder / f"epoch_{epoch + 1:03d}.png", scale=2)
 
 
-def run_callbacks(run: RunFolder, state: ResumeState, monitor: str, mode: str, patience: int,
-                  learning_rate: float, decay: float, resuming: bool, history: list[float],
-                  extra: list[keras.callbacks.Callback], saved: keras.Model,
-                  snapshot_every: int = 0) -> list[keras.callbacks.Callback]:
-    """Divergence check, LR decay, early stopping, best/last (and every ``snapshot_every``-th
-    epoch's) checkpoints of ``saved``, CSV and TensorBoard logs, ``extra`` callbacks, and last
-    the resume state, so that an epoch is committed only once everything else of it is
-    written. ``history``: the monitored value of each epoch logged before this session."""
+def run_callbacks(run: RunFolder, state: ResumeState, config: RunConfig, monitor: str,
+                  mode: str, resuming: bool, history: list[float],
+                  extra: list[keras.callbacks.Callback], saved: keras.Model
+                  ) -> list[keras.callbacks.Callback]:
+    """Divergence check, LR decay, early stopping, best/last (and every
+    ``config.snapshot_every``-th epoch's) checkpoints of ``saved``, CSV and TensorBoard logs,
+    ``extra`` callbacks, and last the resume state, so that an epoch is committed only once
+    everything else of it is written. ``history``: the monitored value of each epoch logged
+    before this session."""
     best_so_far = (min(history) if mode == "min" else max(history)) if history else None
-    snapshots = [EveryNthEpoch(snapshot_every, AtomicCheckpoint(run.snapshot, saved=saved))
-                 ] if snapshot_every else []
+    every = config.snapshot_every
+    snapshots = [EveryNthEpoch(every, AtomicCheckpoint(run.snapshot, saved=saved))
+                 ] if every else []
     return [
-        StopOnNonFinite(learning_rate),
-        epoch_decay(learning_rate, decay),
-        ResumableEarlyStopping(history, monitor=monitor, mode=mode, patience=patience,
+        StopOnNonFinite(config),
+        epoch_decay(config.learning_rate, config.lr_decay),
+        ResumableEarlyStopping(history, monitor=monitor, mode=mode, patience=config.patience,
                                verbose=1),
         AtomicCheckpoint(run.best, monitor, mode, best_so_far, saved),
         AtomicCheckpoint(run.last, saved=saved),

@@ -166,6 +166,13 @@ class RunConfig:
 
 
 
+def check_output_folder(path: str | Path, purpose: str) -> None:
+    """keras_sb.training.run_folder.check_output_folder (imported when a config is made)."""
+    from keras_sb.training.run_folder import check_output_folder
+
+    check_output_folder(path, purpose)
+
+
 def flag_fields(config_cls: type) -> list[dataclasses.Field]:
     """The fields of a stage's config that are command-line options (declared with ``opt``)."""
     return [f for f in dataclasses.fields(config_cls) if "help" in f.metadata]
@@ -196,6 +203,10 @@ class PretrainConfig(PretextConfig, RunConfig):
                               "2016): each class weighs 1 / ((1 - x) p + x / Q), p its "
                               "smoothed frequency; 0: off, 0.5: the paper's, 1: equal",
                               resume=True, minimum=0, maximum=1)
+    soft_targets: float = opt(0.0, "soft encoding of the classification targets (Zhang et "
+                              "al. 2016): each pixel's target spreads over the bins near its "
+                              "class, a Gaussian of this many Lab units; 0: one-hot",
+                              resume=True, minimum=0)
     # The held-out loss is noisy and the features keep improving to 40 epochs
     # (docs/results.md), so early stopping is off unless --patience is lowered.
     epochs: int = opt(40, EPOCHS_HELP, minimum=1)
@@ -205,6 +216,9 @@ class PretrainConfig(PretextConfig, RunConfig):
         self.out = self.out or f"runs/pretrain-{self.encoder}"
         self.check_run()
         self.check_pretext_settings()
+        if self.soft_targets and self.color_space != "lab":
+            raise ValueError(f"--soft-targets is a distance in Lab units: use --color-space "
+                             f"lab, not {self.color_space!r}, or --soft-targets 0")
 
 
 def pretrained_settings(init: str) -> dict:
@@ -382,8 +396,7 @@ class KnnConfig(InitConfig):
         self.out = self.out or self.default_out("knn", self.labels_per_class)
         check_numbers(self)
         self.resolve_init()
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise ValueError(f"--out {self.out} is a file: give a folder for the report")
+        check_output_folder(self.out, "a folder for the report")
 
 
 PACKAGE = Path(__file__).resolve().parents[1]  # the installed keras_sb
@@ -436,9 +449,7 @@ class EvaluateConfig:
         self.split = named or "train"  # a <class>/ folder: all of it
         self.out = self.out or default_eval_out(self.model,
                                                 named or Path(self.data).resolve().name)
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise ValueError(f"--out {self.out} is a file: give a folder for report.json and "
-                             "confusion.png")
+        check_output_folder(self.out, "a folder for report.json and confusion.png")
 
 
 @dataclass
@@ -467,6 +478,7 @@ class ExportConfig:
         if out.exists() and not (out.is_dir() and not any(out.iterdir())):
             raise ValueError(f"--out {out} already exists: a SavedModel is written to a new "
                              "(or empty) folder, e.g. the next version, MODEL_DIR/2")
+        check_output_folder(out, "a new folder for the SavedModel, e.g. models/keras_sb/1")
 
 
 # At or below this many labelled training images per class, the classifier command fine-tunes

@@ -12,16 +12,17 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from keras_sb.safe_io import remove_temporaries, write_text
+from keras_sb.safe_io import TEMP_PREFIX, remove_temporaries, write_text
 
 log = logging.getLogger("keras_sb")
 
@@ -47,6 +48,37 @@ def damaged(path: Path, problem: str) -> RunFolderError:
                           "--overwrite to delete this run and train afresh")
 
 
+def read_run_file(path: Path) -> str:
+    """The text of run file ``path``; RunFolderError naming it when it is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode()
+    except UnicodeDecodeError as error:
+        raise damaged(path, f"not UTF-8 text (byte {data[error.start]:#04x} at offset "
+                      f"{error.start})") from None
+
+
+def check_output_folder(path: str | Path, purpose: str) -> None:
+    """Raise RunFolderError naming ``--out path`` and what to give instead (``purpose``: "a
+    folder for ...") unless ``path`` is, or can be created as, a folder this process can write
+    to. Tried by making (and removing) a temporary folder in it or in its nearest existing
+    parent: permission bits tell nothing for root, read-only mounts or ``/proc``."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise RunFolderError(f"--out {path} is a file, not a folder: give {purpose}")
+    existing = path if path.exists() else _existing_parent(path)
+    if not existing.is_dir():
+        raise RunFolderError(f"--out {path}: {existing} is a file, so no folder can be made "
+                             f"there: give {purpose}")
+    try:
+        probe = tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=existing)
+    except OSError as error:
+        raise RunFolderError(f"--out {path}: {existing} is not writable ({error.strerror}): "
+                             f"give another --out ({purpose})") from None
+    with suppress(FileNotFoundError):  # a run starting there removed it
+        os.rmdir(probe)
+
+
 def setting_types(config) -> dict[str, type]:
     """The type of each field of the dataclass ``config``: what its config.json must hold."""
     return {f.name: SETTING_TYPES.get(f.type, f.type) for f in dataclasses.fields(config)}
@@ -64,7 +96,7 @@ def read_state(path: Path) -> dict:
     when there is none), its keys and types checked."""
     if not path.exists():
         return dict(NO_STATE)
-    text = path.read_text(errors="replace")
+    text = read_run_file(path)
     try:
         state = json.loads(text)
     except ValueError as error:
@@ -213,13 +245,8 @@ class RunFolder:
     def check_writable(self) -> None:
         """Raise RunFolderError unless ``path`` is (or can become) a folder this process can
         write to."""
-        if self.path.exists() and not self.path.is_dir():
-            raise RunFolderError(f"--out {self.path} is a file, not a folder: give the path of "
-                                 "a run folder (new, or one a training stage wrote)")
-        existing = self.path if self.path.exists() else _existing_parent(self.path)
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise RunFolderError(f"--out {self.path}: {existing} is not writable; give a folder "
-                                 "you can write to")
+        check_output_folder(self.path, "the path of a run folder (new, or one a training "
+                            "stage wrote)")
 
     def check_usable(self) -> None:
         """Raise RunFolderError unless ``path`` is (or can become) a folder this run may use:
@@ -245,6 +272,8 @@ class RunFolder:
             if key in types and not is_a(value, types[key]):
                 raise damaged(self.config, f"{key!r} is {value!r}, not of type "
                               f"{types[key].__name__}")
+        if self.finished:
+            self.check_summary()
         # keras-sb 0.1's (refused by check_settings): read until 0.5, removed after
         if "objective" not in config:
             return
@@ -263,6 +292,18 @@ class RunFolder:
         committed = state["epochs"] if state_file.exists() or not self.finished else None
         self.check_log(committed, state["complete"] or self.finished, state_file)
 
+    def check_summary(self) -> None:
+        """Raise RunFolderError unless ``summary.json`` holds a JSON object (what marks the
+        run finished is then a summary a stage wrote, not a damaged file)."""
+        text = read_run_file(self.summary)
+        try:
+            summary = json.loads(text)
+        except ValueError as error:
+            raise damaged(self.summary, f"not JSON ({error})") from None
+        if not isinstance(summary, dict):
+            raise damaged(self.summary, f"expected the run's summary (a JSON object), got "
+                          f"{text[:80]!r}")
+
     def check_log(self, committed: int | None, ended: bool, state_file: Path) -> None:
         """Raise RunFolderError unless ``log.csv`` has a header, then one row per epoch in
         order: ``committed`` of them (when known), and, unless the run has ``ended``, perhaps
@@ -272,10 +313,9 @@ class RunFolder:
                 raise damaged(self.log, f"it is missing, but {state_file} records {committed} "
                               "finished epochs")
             return
-        with self.log.open(newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, [])
-            rows = [(reader.line_num, row) for row in reader]
+        reader = csv.reader(io.StringIO(read_run_file(self.log), newline=""))
+        header = next(reader, [])
+        rows = [(reader.line_num, row) for row in reader]
         if rows and header[:1] != ["epoch"]:
             raise damaged(self.log, f"its first line is {','.join(header)[:80]!r}, not the "
                           "header (epoch,...)")

@@ -163,9 +163,8 @@ class TrainingStage:
             run.trim_log(done)
         started = time.time()
         if not committed["complete"]:
-            callbacks = run_callbacks(run, state, self.monitor, self.mode, config.patience,
-                                      config.learning_rate, config.lr_decay, done > 0, history,
-                                      self.callbacks(model), model, config.snapshot_every)
+            callbacks = run_callbacks(run, state, config, self.monitor, self.mode, done > 0,
+                                      history, self.callbacks(model), model)
             trained.fit(train, validation_data=val, epochs=config.epochs, initial_epoch=done,
                         callbacks=callbacks, shuffle=False, verbose=1 if config.progress else 2,
                         **steps)
