@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from keras_sb.color import (
     LAB_RANGES,
+    channels_to_lab_ab,
     decode_channels,
     encode_channels,
     lab_ab_to_channels,
@@ -160,6 +161,12 @@ class TargetCodec:
     def centers(self, part: str) -> np.ndarray:
         """[classes, channels] centres of ``part``'s classes in channel units."""
         return self.l_centers() if part == "L" else self.ab_centers()
+
+    def lab_centers(self, part: str) -> np.ndarray:
+        """[classes, channels] centres of ``part``'s classes in Lab units (L, or a and b; the
+        ``lab`` colour space)."""
+        centers = self.centers(part)
+        return centers * 100.0 if part == "L" else channels_to_lab_ab(centers).numpy()
 
     def _channels(self, rgb: tf.Tensor, small_rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """The channels of the image and of its downsampled copy (its range from the image)."""

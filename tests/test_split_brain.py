@@ -40,6 +40,30 @@ def test_pixel_cross_entropy_gradient_matches_keras():
     assert np.abs(gradients[0]).max() > 1e-4
 
 
+def test_soft_targets_spread_each_label_over_its_neighbours_and_survive_saving():
+    centers = np.arange(10, dtype=np.float32)[:, None]  # 1D bins one unit apart
+    loss = PixelCrossEntropy(centers, sigma=1.0)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 12, 12, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, size=(2, 12, 12))
+    soft = np.exp(-((centers - centers.T) ** 2) / 2)
+    soft /= soft.sum(-1, keepdims=True)
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    expected = -(soft[labels] * log_probs).sum(-1).mean()
+    assert float(loss(labels, logits)) == pytest.approx(expected, rel=1e-5)
+    # a neighbour of the label costs less than a far class, unlike one-hot targets
+    near, far = np.full((1, 1, 1, 10), -9.0, np.float32), np.full((1, 1, 1, 10), -9.0,
+                                                                 np.float32)
+    near[..., 5], far[..., 9] = 9.0, 9.0
+    label = np.array([[[4]]])
+    assert float(loss(label, near)) < float(loss(label, far)) - 3
+    assert float(PixelCrossEntropy()(label, near)) == pytest.approx(
+        float(PixelCrossEntropy()(label, far)))
+    clone = PixelCrossEntropy.from_config(loss.get_config())
+    assert float(clone(labels, logits)) == pytest.approx(float(loss(labels, logits)))
+
+
 def test_pixel_accuracy_matches_keras_and_counts_ties_as_hits():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(3, 12, 12, 25)).astype(np.float32)

@@ -106,13 +106,17 @@ class PretextTask:
                    else grid[..., CHANNELS[d.target]] for d in self.directions}
         return channels, targets
 
-    def compile_args(self) -> dict:
+    def compile_args(self, soft_targets: float = 0.0) -> dict:
         """``loss`` and ``metrics`` for ``Model.compile``: pixel cross-entropy and accuracy
-        (classification), squared and absolute error (regression); the loss is their sum."""
+        (classification), squared and absolute error (regression); the loss is their sum.
+        ``soft_targets`` > 0: each class's target spreads over the bins within about that
+        many Lab units of it (``PixelCrossEntropy``; the ``lab`` colour space)."""
         classify = {d.name: d.kind == "classification" for d in self.directions}
         return {
-            "loss": {name: PixelCrossEntropy() if cls else keras.losses.MeanSquaredError()
-                     for name, cls in classify.items()},
+            "loss": {d.name: (PixelCrossEntropy(self.codec.lab_centers(d.target), soft_targets)
+                              if soft_targets else PixelCrossEntropy())
+                     if classify[d.name] else keras.losses.MeanSquaredError()
+                     for d in self.directions},
             "metrics": {name: [PixelAccuracy() if cls else
                                keras.metrics.MeanAbsoluteError(name="mae")]
                         for name, cls in classify.items()},

@@ -62,9 +62,12 @@ class SplitBrain(ConfigurableModel):
     def backbone(self, direction: Direction) -> Backbone:
         return self.get_layer(f"{direction.name}_net")
 
-    def compile_for_pretraining(self, learning_rate: float) -> SplitBrain:
-        """Adam at ``learning_rate`` with the task's losses and metrics."""
-        self.compile(optimizer=keras.optimizers.Adam(learning_rate), **self.task.compile_args())
+    def compile_for_pretraining(self, learning_rate: float, soft_targets: float = 0.0
+                                ) -> SplitBrain:
+        """Adam at ``learning_rate`` with the task's losses (``soft_targets``: see
+        ``PretextTask.compile_args``) and metrics."""
+        self.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                     **self.task.compile_args(soft_targets))
         return self
 
     def pretext_outputs(self, channels) -> dict:

@@ -66,7 +66,9 @@ class Pretraining(TrainingStage):
                  len(self.val_source), source.description)
 
     def build_model(self) -> SplitBrain:
-        return self.config.build_pretext_model().compile_for_pretraining(self.config.learning_rate)
+        config = self.config
+        return config.build_pretext_model().compile_for_pretraining(config.learning_rate,
+                                                                    config.soft_targets)
 
     def datasets(self, model: SplitBrain, batch_size: int, shard: Cluster):
         config = self.config
