@@ -1,7 +1,8 @@
 """Web demo of a split-brain classifier or pretraining model, from a checkout.
 
 ``python app.py [--model PATH] [--pretext PATH] [--host H] [--port P] [--max-upload-mb N]
-[--cache-quota-mb N] [--uploads-per-minute N]``: the same as ``keras-sb demo [options]`` once
+[--cache-quota-mb N] [--uploads-per-minute N] [--requests-per-minute N] [--trusted-proxy
+ADDRESS]``: the same as ``keras-sb demo [options]`` once
 installed; its options live in ``keras_sb/app_cli.py``, the page, its handlers and the server
 settings in ``keras_sb/demo/`` (see docs/demo.md).
 """

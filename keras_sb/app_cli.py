@@ -1,14 +1,16 @@
 """The web demo's options and start-up: ``keras-sb demo`` (also ``keras-sb-demo``,
 ``python app.py`` in a checkout, ``python -m keras_sb.app_cli``) with ``[--model PATH]
 [--pretext PATH] [--host H] [--port P] [--max-upload-mb N] [--cache-quota-mb N]
-[--uploads-per-minute N]``; the page, its handlers and the server settings live in
-``keras_sb/demo/`` (see docs/demo.md). Its options are declared without importing TensorFlow
-or Gradio, which load once the arguments have been parsed.
+[--uploads-per-minute N] [--requests-per-minute N] [--trusted-proxy ADDRESS]``; the page, its
+handlers and the server settings live in ``keras_sb/demo/`` (see docs/demo.md). Its options
+are declared without importing TensorFlow or Gradio, which load once the arguments have been
+parsed.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import sys
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ from keras_sb.constants import (
     DEFAULT_HOST,
     DEFAULT_MAX_UPLOAD_MB,
     DEFAULT_MODEL,
+    DEFAULT_REQUESTS_PER_MINUTE,
     DEFAULT_UPLOADS_PER_MINUTE,
 )
 
@@ -37,7 +40,7 @@ def megabytes(text: str) -> float:
 
 
 def positive_int(text: str) -> int:
-    """``text`` as a positive whole number (argparse type of ``--uploads-per-minute``)."""
+    """``text`` as a positive whole number (argparse type of the ``-per-minute`` options)."""
     try:
         value = int(text)
     except ValueError:
@@ -45,6 +48,29 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
     return value
+
+
+def port_number(text: str) -> int:
+    """``text`` as a TCP port, 1 to 65535 (argparse type of ``--port``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {text!r}")
+    return value
+
+
+def proxies(text: str) -> list[str]:
+    """``text``, comma-separated IP addresses or networks (``10.0.0.0/8``), as networks
+    (argparse type of ``--trusted-proxy``)."""
+    try:
+        return [str(ipaddress.ip_network(part.strip(), strict=False))
+                for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be IP addresses or networks (such as 10.0.0.2 or 10.0.0.0/8), "
+            f"comma-separated, not {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -61,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to serve on; 0.0.0.0 for every interface "
                         "(default: %(default)s)")
-    parser.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+    parser.add_argument("--port", type=port_number, default=7860,
+                        help="port (default: %(default)s)")
     parser.add_argument("--max-upload-mb", type=megabytes, default=DEFAULT_MAX_UPLOAD_MB,
                         metavar="N", help="largest upload in MB (MiB); larger ones are "
                         "refused (default: %(default)g)")
@@ -73,6 +100,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         default=DEFAULT_UPLOADS_PER_MINUTE, metavar="N",
                         help="most uploads one client (IP address) may send a minute "
                         "(default: %(default)s)")
+    parser.add_argument("--requests-per-minute", type=positive_int,
+                        default=DEFAULT_REQUESTS_PER_MINUTE, metavar="N",
+                        help="most /classify calls (one per image or temperature change) one "
+                        "client may make a minute (default: %(default)s)")
+    parser.add_argument("--trusted-proxy", type=proxies, action="extend", default=[],
+                        metavar="ADDRESS", help="reverse proxy (IP address or network; "
+                        "repeat the option or separate them with commas) whose X-Forwarded-For "
+                        "header names the client the limits apply to (default: none, every "
+                        "client is its connection's address)")
     return parser
 
 
@@ -87,6 +123,7 @@ def serve_demo(args: argparse.Namespace) -> int:
     keras_sb.load()
     from keras_sb.checkpoints import CheckpointError
     from keras_sb.demo import (
+        StartError,
         build_demo,
         check_pretext,
         choose_pretext,
@@ -111,10 +148,16 @@ def serve_demo(args: argparse.Namespace) -> int:
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    with interrupt_on_stop_signals(), private_cache():  # removed when the server stops
-        serve(build_demo(model, args.model, pretext=pretext, pretext_name=pretext_path or ""),
-              args.host, args.port, args.max_upload_mb, args.cache_quota_mb,
-              args.uploads_per_minute)
+    try:
+        with interrupt_on_stop_signals(), private_cache():  # removed when the server stops
+            demo = build_demo(model, args.model, pretext=pretext, pretext_name=pretext_path or "")
+            serve(demo, args.host, args.port, max_upload_mb=args.max_upload_mb,
+                  cache_quota_mb=args.cache_quota_mb, uploads_per_minute=args.uploads_per_minute,
+                  requests_per_minute=args.requests_per_minute,
+                  trusted_proxies=args.trusted_proxy)
+    except StartError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

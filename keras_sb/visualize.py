@@ -49,7 +49,10 @@ def reconstructions(model: SplitBrain | SplitBrainClassifier, rgb: np.ndarray,
         return task.codec.decode_rgb(tf.concat([l_channel, ab], -1))
 
     if "ab" in predicted:
-        panels["target_color"] = colour(lightness, target["ab"])
+        # on the grid's lightness, so that the target reads as the grid it is, not full size
+        grid_lightness = task.codec.encode(rgb)[1][..., :1]
+        panels["target_color"] = colour(tf.image.resize(grid_lightness, size, method="nearest"),
+                                        target["ab"])
         panels["predicted_color"] = colour(lightness, predicted["ab"])
     if "L" in predicted:
         panels["target_lightness"] = _gray(target["L"])

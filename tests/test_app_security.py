@@ -1,6 +1,7 @@
 """The served demo's hardening: upload limits and quota, only uploads read, cache cleanup and
 removal, security headers, no server paths."""
 
+import contextlib
 import json
 import os
 import re
@@ -11,10 +12,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from gradio import routes
 from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 from test_demo import free_port, save_tiny_classifier, save_tiny_pretext
@@ -27,6 +30,7 @@ from keras_sb.demo import (
     MB,
     NOT_AN_UPLOAD,
     SECURITY_HEADERS,
+    CallLimits,
     UploadLimits,
     build_demo,
     cache_usage,
@@ -262,6 +266,104 @@ def test_upload_limits_per_client_and_size():
     assert post("10.0.0.6", b"x" * 10, "/gradio_api/info").status_code == 200  # not an upload
 
 
+@contextlib.contextmanager
+def serving(model, **settings) -> Iterator[httpx.Client]:
+    """A client of a tiny demo served with ``settings``."""
+    demo = build_demo(model, "tiny")
+    serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True, **settings)
+    try:
+        with httpx.Client(base_url=demo.local_url.rstrip("/"), timeout=30) as http:
+            yield http
+    finally:
+        demo.close()
+
+
+@pytest.mark.parametrize("trusted", [(), ("127.0.0.1",)], ids=["default", "proxy"])
+def test_forwarded_for_is_trusted_only_from_named_proxies(model, trusted):
+    """From a client that is not a trusted proxy, varying X-Forwarded-For does not escape the
+    upload rate; from a trusted proxy, it names the clients the rate applies to."""
+    def post(forwarded: str) -> int:
+        return http.post(UPLOAD, files={"files": ("photo.png", b"\0" * 100)},
+                         headers={"X-Forwarded-For": forwarded}).status_code
+
+    with serving(model, uploads_per_minute=2, trusted_proxies=trusted) as http:
+        codes = [post("203.0.113.1") for _ in range(3)]
+        codes += [post(f"203.0.113.{i}") for i in range(2, 6)]
+    if trusted:
+        assert codes == [200, 200, 429, 200, 200, 200, 200]
+    else:
+        assert codes == [200, 200, 429, 429, 429, 429, 429]
+
+
+def test_classify_has_a_per_client_rate(model):
+    """API calls and the page's queue share the limit; a new X-Forwarded-For does not
+    escape it; the answer is JSON with a detail, which Gradio's page shows."""
+    with serving(model, requests_per_minute=2) as http:
+        uploaded = http.post(UPLOAD, files={"files": ("photo.jpg", PHOTO.read_bytes())})
+        value = {"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}}
+        calls = [http.post("/gradio_api/call/classify", json={"data": [value, 0.38]})
+                 for _ in range(2)]
+        joined = http.post("/gradio_api/queue/join", json={
+            "data": [value, 0.38], "fn_index": 0, "session_hash": "abc"})
+        varied = http.post("/gradio_api/call/classify", json={"data": [value, 0.38]},
+                           headers={"X-Forwarded-For": "203.0.113.7"})
+    assert [call.status_code for call in calls] == [200, 200]
+    assert joined.status_code == varied.status_code == 429
+    assert joined.json()["detail"].startswith("Too many requests: at most 2 a minute from one "
+                                              "client; try again in ")
+    assert 0 < int(joined.headers["Retry-After"]) <= 60
+    assert joined.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_call_limits_count_the_routes_that_run_functions():
+    async def app(scope, receive, send):
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    for path in ["/gradio_api/queue/join", "/gradio_api/call/classify",
+                 "/gradio_api/call/v2/classify", "/gradio_api/run/classify/",
+                 "/gradio_api/api/classify", "/gradio_api/process_recording"]:
+        http = TestClient(CallLimits(app, per_minute=1), client=("10.0.0.1", 1))
+        assert [http.post(path).status_code for _ in range(2)] == [200, 429], path
+        assert TestClient(http.app, client=("10.0.0.2", 1)).post(path).status_code == 200
+    http = TestClient(CallLimits(app, per_minute=1), client=("10.0.0.1", 1))
+    for method, path in [("GET", "/gradio_api/call/classify/abc"), ("POST", UPLOAD),
+                         ("GET", "/gradio_api/queue/data"), ("POST", "/gradio_api/info"),
+                         ("GET", "/")]:
+        assert [http.request(method, path).status_code for _ in range(2)] == [200, 200], path
+
+
+def test_served_demo_prints_its_address_and_no_share_hint(model, capfd):
+    """Gradio's hint to set share=True in launch() is not for the demo's users."""
+    demo = build_demo(model, "tiny")
+    port = free_port()
+    serve(demo, port=port, prevent_thread_lock=True)
+    demo.close()
+    out = capfd.readouterr().out
+    assert "share=True" not in out
+    assert f"Serving the demo on http://127.0.0.1:{port}/ (Ctrl-C stops it)" in out
+
+
+def test_private_cache_removes_the_folders_gradio_made_and_keeps_others(model, tmp_path,
+                                                                         monkeypatch):
+    """Gradio's server makes vibe_edit_history/ in its temporary folder: removed if this
+    run made it, kept (with what it holds) if it was there before."""
+    monkeypatch.setattr(routes, "DEFAULT_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    made = tmp_path / "gradio" / "vibe_edit_history"
+    for before in (False, True):
+        if before:
+            made.mkdir(parents=True)
+            (made / "mine.py").write_text("not the demo's")
+        with private_cache():
+            demo = build_demo(model, "tiny")
+            serve(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+            demo.close()
+            assert made.is_dir()  # Gradio's
+        if not before:
+            assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in made.iterdir()] == ["mine.py"]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
 def test_private_cache_is_removed_on_stop_signals(tmp_path, monkeypatch, signum):
     """Also when SIGINT was ignored, as in a process a shell started in the background."""
@@ -301,8 +403,7 @@ def test_app_removes_its_cache_when_stopped(model_path, tmp_path, signum):
         assert server.wait(90) == 0, server.stderr.read().decode()[-2000:]
     finally:
         server.kill()
-    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []
-    assert [p.name for p in tmp_path.iterdir()] == ["vibe_edit_history"]  # Gradio's, empty
+    assert list(tmp_path.iterdir()) == []  # Gradio's vibe_edit_history/ included
 
 
 def served_app(http: httpx.Client) -> bool:

@@ -1,5 +1,6 @@
 """The web demo: its handlers on real photos, odd and damaged files, the CLI, and the served API."""
 
+import json
 import os
 import socket
 import statistics
@@ -25,30 +26,34 @@ from keras_sb.demo import (
     MB,
     MULTIPART_OVERHEAD,
     PANEL_SIDE,
+    CallLimits,
     SecurityHeaders,
     UploadLimits,
     analyse,
     build_demo,
     cache_png,
     check_pretext,
+    example_files,
     load_classifier,
     load_model,
     load_pretext,
+    panel_captions,
     read_image,
+    run_summary,
     serve,
 )
-from keras_sb.models import SplitBrain, SplitBrainClassifier
-from keras_sb.visualize import PANELS
+from keras_sb.models import DEFAULT_MODEL, SplitBrain, SplitBrainClassifier
 
-CLASSES = ["cat", "dog", "fish"]
+CLASSES = ["church", "parachute", "tench"]  # three of the shipped examples' classes
 PHOTO = EXAMPLES_DIR / "parachute.jpg"
 GREY_CHURCH = Path(__file__).resolve().parent / "data" / "church_grey_160x120.png"
 
 
-def save_tiny_classifier(path: Path, feature_layer: str = "logits", **kwargs) -> Path:
-    """An untrained 3-class classifier on a quarter-width ``simple`` pair (with its pretext
-    heads unless ``feature_layer`` says otherwise), saved to ``path``."""
-    SplitBrainClassifier(SplitBrain("simple", width=0.25), 3, CLASSES,
+def save_tiny_classifier(path: Path, feature_layer: str = "logits",
+                         classes: list[str] = CLASSES, **kwargs) -> Path:
+    """An untrained classifier of ``classes`` on a quarter-width ``simple`` pair (with its
+    pretext heads unless ``feature_layer`` says otherwise), saved to ``path``."""
+    SplitBrainClassifier(SplitBrain("simple", width=0.25), len(classes), classes,
                          feature_layer=feature_layer, **kwargs).save(path)
     return path
 
@@ -110,10 +115,23 @@ def test_photo_gives_probabilities_and_captioned_panels(model):
     assert list(out.label) == CLASSES
     assert sum(out.label.values()) == pytest.approx(1.0, abs=1e-5)
     captions = [caption for _, caption in out.gallery]
-    assert [c.removesuffix(" (T=0.38)") for c in captions] == [PANELS[n] for n in GALLERY_PANELS]
+    assert captions == [panel_captions(model)[n] for n in GALLERY_PANELS]
     assert all(tile.shape == (PANEL_SIDE, PANEL_SIDE, 3) and tile.dtype == np.uint8
                for tile, _ in out.gallery)
     assert out.status == "Input: used as is (96x96 RGB)."
+
+
+def test_panels_name_their_resolution_and_draw_targets_as_cells(model):
+    """Each caption names its resolution; the 12x12 targets are 12x12 cells of one colour."""
+    gallery = dict(zip(GALLERY_PANELS, analyse(model, PHOTO, 0.38).gallery, strict=True))
+    assert gallery["input"][1] == "input (96x96)"
+    assert gallery["predicted_lightness"][1] == "ab->L (12x12)"
+    cell = PANEL_SIDE // 12
+    for name in ("target_color", "target_lightness"):
+        tile, caption = gallery[name]
+        assert caption.endswith("(12x12 cells)")
+        cells = tile.reshape(12, cell, 12, cell, 3)
+        assert (cells == cells[:, :1, :, :1]).all(), name
 
 
 def test_shipped_examples_all_decode():
@@ -193,7 +211,8 @@ def test_pretraining_model_shows_panels_and_no_classes(pretext_path):
     assert isinstance(pair, SplitBrain)
     out = analyse(pair, PHOTO, 0.38)
     assert out.label == {}
-    assert [caption for _, caption in out.gallery] == [PANELS[n] for n in GALLERY_PANELS]
+    assert [caption for _, caption in out.gallery] == [panel_captions(pair)[n]
+                                                       for n in GALLERY_PANELS]
     assert out.status.startswith("Input: used as is (96x96 RGB). This is a pretraining model")
     assert "`keras-sb linprobe --init RUN`" in out.status  # as the command that started it
     assert "`keras-sb finetune --init RUN`" in out.status
@@ -258,12 +277,13 @@ def test_cli_refuses_missing_and_non_demo_models(tmp_path, capsys, probe_path):
 
 @pytest.fixture
 def launched(monkeypatch, tmp_path) -> dict:
-    """The keywords app.main passes to ``Blocks.launch`` (which then returns at once), and
-    the page under "demo"; GRADIO_TEMP_DIR is ``tmp_path``."""
+    """The keywords app.main passes to ``Blocks.launch`` (which then returns at once), the
+    page under "demo" and the proxies uvicorn would trust under "FORWARDED_ALLOW_IPS";
+    GRADIO_TEMP_DIR is ``tmp_path``."""
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     kwargs = {}
-    monkeypatch.setattr(gr.Blocks, "launch",
-                        lambda self, **given: kwargs.update(given, demo=self))
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **given: kwargs.update(
+        given, demo=self, FORWARDED_ALLOW_IPS=os.environ.get("FORWARDED_ALLOW_IPS")))
     return kwargs
 
 
@@ -322,6 +342,69 @@ def test_cli_uses_the_shipped_pretext_for_the_shipped_model(probe_path, pretext_
     assert "start the demo with `--pretext RUN`" in page(launched["demo"])["markdown"]["value"]
 
 
+def test_cli_names_a_run_by_its_folder_with_its_held_out_top1(model_path, tmp_path, launched):
+    """A classifier command's part, its best.keras or another checkpoint: named by the run
+    (never a server path), with the held-out top-1 of its summary.json and its calibration."""
+    run = tmp_path / "flowers" / "finetune"
+    run.mkdir(parents=True)
+    (run / "best.keras").write_bytes(model_path.read_bytes())
+    (run / "epoch_010.keras").write_bytes(model_path.read_bytes())
+    (run / "summary.json").write_text(json.dumps({
+        "holdout_top1": 0.25, "holdout_images": 20, "reported_on": "holdout",
+        "temperature_fitted": False}))
+    for given, name in [(run, "flowers/finetune"), (run / "best.keras", "flowers/finetune"),
+                        (run / "epoch_010.keras", "flowers/finetune/epoch_010.keras")]:
+        assert app.main(["--model", str(given)]) == 0
+        intro = page(launched["demo"])["markdown"]["value"]
+        assert f"**Model** `{name}`:" in intro and str(tmp_path) not in intro
+        assert ("**Held-out top-1** 25.0% on 20 images (± 19% at 95 %: too few images for a "
+                "precise figure). **Calibrated**: no, too few held-out images to fit a "
+                "temperature; the probabilities are the plain softmax.") in intro
+    (run / "summary.json").write_text("{damaged")
+    assert app.main(["--model", str(run)]) == 0
+    intro = page(launched["demo"])["markdown"]["value"]
+    assert "Held-out top-1" not in intro and "**Calibrated**: no" in intro
+
+
+def test_shipped_model_shows_its_held_out_top1_and_calibration():
+    """From the run summary in the shipped model's metrics.json."""
+    summary = run_summary(DEFAULT_MODEL)
+    assert (summary["holdout_top1"], summary["holdout_images"]) == (0.655, 200)
+    intro = page(build_demo(load_classifier(DEFAULT_MODEL), DEFAULT_MODEL))["markdown"]["value"]
+    assert ("**Held-out top-1** 65.5% on 200 images; val top-1 62.2%. **Calibrated**: yes, "
+            "temperature 1.52 fitted on the held-out images.") in intro
+    assert "**Model** `default_model/classifier.keras`" in intro
+
+
+def test_examples_are_those_of_the_model_classes(model, pretext, tmp_path):
+    """The shipped (Imagenette) examples: those of a classifier's classes, none for other
+    classes, all for a pretraining model."""
+    other = load_classifier(save_tiny_classifier(tmp_path / "pets.keras",
+                                                 classes=["cat", "dog"]))
+    assert [Path(f).stem for f in example_files(model)] == CLASSES
+    assert example_files(other) == []
+    assert len(example_files(pretext)) == len(list(EXAMPLES_DIR.iterdir())) == 6
+    assert "dataset" in page(build_demo(model)) and "dataset" not in page(build_demo(other))
+    status = page(build_demo(other))["status"]["value"]
+    assert status == "Upload an image."
+
+
+def markdowns(demo: gr.Blocks) -> list[str]:
+    return [component["props"]["value"] for component in demo.get_config_file()["components"]
+            if component["type"] == "markdown"]
+
+
+def test_page_says_what_the_panels_are_and_what_a_small_pair_gives(model, probe):
+    notes = [text for text in markdowns(build_demo(model))
+             if text.startswith("**What the two networks see")]
+    assert len(notes) == 1
+    assert "one value per cell of a 12x12 grid" in notes[0].replace("\n", " ")
+    assert ("A small pair trained briefly, like the shipped one, gives faint colours"
+            in notes[0].replace("\n", " "))
+    assert not any(text.startswith("**What the two networks see")
+                   for text in markdowns(build_demo(probe)))  # it draws no panels
+
+
 def test_cli_notes_an_unused_pretext(model_path, pretext_path, launched, capsys):
     assert app.main(["--model", str(model_path), "--pretext", str(pretext_path)]) == 0
     assert (f"note: --pretext {pretext_path} is not used: --model {model_path} draws its own "
@@ -332,24 +415,55 @@ def test_cli_notes_an_unused_pretext(model_path, pretext_path, launched, capsys)
 def test_cli_serves_on_host_and_port(model_path, launched, tmp_path):
     assert app.main(["--model", str(model_path), "--host", "0.0.0.0", "--port", "7999",
                      "--max-upload-mb", "1.5", "--cache-quota-mb", "100",
-                     "--uploads-per-minute", "3"]) == 0
+                     "--uploads-per-minute", "3", "--requests-per-minute", "7",
+                     "--trusted-proxy", "10.0.0.2,10.1.0.0/16", "--trusted-proxy", "::1"]) == 0
     middleware = launched.pop("app_kwargs")["middleware"]
-    assert [m.cls for m in middleware] == [SecurityHeaders, UploadLimits]
+    assert [m.cls for m in middleware] == [SecurityHeaders, UploadLimits, CallLimits]
     limits = middleware[1].kwargs
     assert (limits["quota"], limits["per_minute"]) == (100 * MB, 3)
     assert limits["max_bytes"] == 3 * MB // 2 + MULTIPART_OVERHEAD
+    assert middleware[2].kwargs == {"per_minute": 7}
     cache = Path(launched.pop("demo").GRADIO_CACHE)
     assert cache.parent == tmp_path and cache.name.startswith(CACHE_PREFIX)
     assert list(tmp_path.iterdir()) == []  # removed when launch returned
     assert launched == {"server_name": "0.0.0.0", "server_port": 7999,
-                        "max_file_size": 3 * MB // 2, "ssr_mode": False}
+                        "max_file_size": 3 * MB // 2, "ssr_mode": False,
+                        "prevent_thread_lock": True, "quiet": True,
+                        "FORWARDED_ALLOW_IPS": "10.0.0.2/32,10.1.0.0/16,::1/128"}
+    assert "FORWARDED_ALLOW_IPS" not in os.environ
 
 
-def test_cli_defaults_to_loopback_20_mb_512_mb_cache_and_10_uploads(model_path, launched):
+def test_cli_defaults_to_loopback_20_mb_512_mb_cache_10_uploads_30_requests(model_path,
+                                                                             launched):
     assert app.main(["--model", str(model_path)]) == 0
     assert (launched["server_name"], launched["max_file_size"]) == ("127.0.0.1", 20 * MB)
     limits = launched["app_kwargs"]["middleware"][1].kwargs
     assert (limits["quota"], limits["per_minute"]) == (512 * MB, 10)
+    assert launched["app_kwargs"]["middleware"][2].kwargs == {"per_minute": 30}
+    assert launched["FORWARDED_ALLOW_IPS"] == ""  # no proxy trusted
+
+
+def test_cli_names_a_port_in_use_in_one_line(model_path, launched, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert app.main(["--model", str(model_path), "--port", str(port)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot serve on 127.0.0.1:{port}: Address already in use; choose another "
+        "--port (or --host), or stop the server using it\n")
+    assert "demo" not in launched
+
+
+def test_cli_names_an_unwritable_temp_folder_in_one_line(model_path, monkeypatch, capsys,
+                                                          tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("a file, not a folder")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(not_a_folder / "cache"))
+    assert app.main(["--model", str(model_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot make the demo's cache folder in GRADIO_TEMP_DIR {not_a_folder}/cache: "
+        "Not a directory; set GRADIO_TEMP_DIR to a folder this user can write\n")
 
 
 @pytest.mark.parametrize("option", ["--max-upload-mb", "--cache-quota-mb"])
@@ -362,32 +476,43 @@ def test_cli_refuses_bad_sizes(option, value, capsys):
             in capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "1.5", "ten", ""])
-def test_cli_refuses_bad_upload_rates(value, capsys):
+PROXIES = "must be IP addresses or networks (such as 10.0.0.2 or 10.0.0.0/8), comma-separated"
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    *[(option, value, "must be a whole number of at least 1")
+      for option in ("--uploads-per-minute", "--requests-per-minute")
+      for value in ("0", "-1", "1.5", "ten", "")],
+    *[("--port", value, "must be a port number from 1 to 65535")
+      for value in ("0", "99999", "-1", "http")],
+    *[("--trusted-proxy", value, PROXIES)
+      for value in ("proxy.example", "10.0.0.300", "10.0.0.1,", "")]])
+def test_cli_refuses_bad_rates_ports_and_proxies(option, value, expected, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        app.main(["--uploads-per-minute", value])
+        app.main([option, value])
     assert exit_info.value.code == 2
-    assert ("argument --uploads-per-minute: must be a whole number of at least 1, not "
-            f"{value!r}") in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"argument {option}: {expected}, not {value!r}" in err and "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
 def client(model):
     demo = build_demo(model, "tiny")  # the load test's 6 clients share one address
-    serve(demo, port=free_port(), uploads_per_minute=100, prevent_thread_lock=True, quiet=True)
+    serve(demo, port=free_port(), uploads_per_minute=100, requests_per_minute=100,
+          prevent_thread_lock=True, quiet=True)
     try:
         yield Client(demo.local_url, verbose=False)
     finally:
         demo.close()
 
 
-def test_served_api_classifies_and_reports_damaged_uploads(client, corrupt_png):
+def test_served_api_classifies_and_reports_damaged_uploads(client, model, corrupt_png):
     label, gallery, status = client.predict(handle_file(str(GREY_CHURCH)),
                                             0.38, api_name="/classify")
     assert label["label"] in CLASSES
     assert sum(c["confidence"] for c in label["confidences"]) == pytest.approx(1.0, abs=1e-4)
-    assert [item["caption"].removesuffix(" (T=0.38)") for item in gallery] == [
-        PANELS[n] for n in GALLERY_PANELS]
+    assert [item["caption"] for item in gallery] == [panel_captions(model)[n]
+                                                     for n in GALLERY_PANELS]
     assert Image.open(gallery[0]["image"]).size == (PANEL_SIDE, PANEL_SIDE)
     assert "resized 160x120 to 96x96" in status and "greyscale" in status
 

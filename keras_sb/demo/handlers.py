@@ -9,6 +9,8 @@ image (class probabilities from :func:`classify`, colorizations from :func:`pane
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 import re
 import stat
@@ -25,7 +27,7 @@ from keras_sb.commands import command
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
-from keras_sb.visualize import PANELS, reconstructions
+from keras_sb.visualize import reconstructions
 
 DEFAULT_TEMPERATURE = 0.38
 TEMPERATURE_RANGE = (0.05, 1.0)
@@ -38,6 +40,10 @@ MODE_NAMES = {"1": "black-and-white", "L": "greyscale", "LA": "greyscale + alpha
               "PA": "palette + alpha", "RGBA": "RGBA (alpha dropped)", "CMYK": "CMYK",
               "YCbCr": "YCbCr"}
 EMPTY_STATUS = "Upload an image or pick one of the examples."
+# How a classifier command's --out names the run folders of its parts.
+CLASSIFIER_PARTS = ("pretrain", "finetune", "linprobe")
+RUN_CHECKPOINT = re.compile(r"(best|last|epoch_\d{3,})\.keras")  # the .keras files runs write
+FEW_HELD_OUT = 100  # fewer held-out images make the held-out top-1 a rough figure
 
 
 class Upload(NamedTuple):
@@ -68,6 +74,73 @@ class DemoOutput(NamedTuple):
     label: dict[str, float]
     gallery: list[tuple[np.ndarray, str]]
     status: str
+
+
+def _run_folder(path: str | os.PathLike) -> tuple[Path, Path | None]:
+    """The checkpoint file ``path`` names and the run folder that wrote it (None for a file
+    outside a run: no summary.json, config.json or metrics.json beside it, and not named as
+    a run names its checkpoints)."""
+    file = checkpoint_path(Path(path).expanduser()).resolve()
+    folder = file.parent
+    is_run = RUN_CHECKPOINT.fullmatch(file.name) or any(
+        (folder / name).is_file() for name in ("summary.json", "config.json", "metrics.json"))
+    return file, folder if is_run else None
+
+
+def model_label(path: str | os.PathLike) -> str:
+    """How the page names the checkpoint at ``path``, without a server path: a run by its
+    folder (``myrun/finetune`` for a part of a classifier command's run), with the file's name
+    unless it is the run's best.keras; a file outside a run (or a ``path`` that names no
+    checkpoint) by its name."""
+    try:
+        file, folder = _run_folder(path)
+    except CheckpointError:
+        return Path(path).name
+    if folder is None:
+        return file.name
+    label = (f"{folder.parent.name}/{folder.name}" if folder.name in CLASSIFIER_PARTS
+             else folder.name)
+    return label if file.name == "best.keras" else f"{label}/{file.name}"
+
+
+def run_summary(path: str | os.PathLike) -> dict:
+    """The summary of the run that wrote the checkpoint at ``path``: its summary.json, or the
+    ``summary`` of a shipped model's metrics.json; {} when there is none or it is not valid
+    JSON."""
+    try:
+        _, folder = _run_folder(path)
+    except CheckpointError:
+        return {}
+    for name, key in (("summary.json", None), ("metrics.json", "summary")):
+        try:
+            summary = json.loads((folder / name).read_text()) if folder else None
+        except (OSError, ValueError):  # absent, unreadable, damaged
+            continue
+        summary = summary.get(key) if key and isinstance(summary, dict) else summary
+        if isinstance(summary, dict):
+            return summary
+    return {}
+
+
+def scores_line(model: SplitBrainClassifier, summary: dict) -> str:
+    """The classifier's held-out top-1 (from its run's ``summary``, when it has one) and
+    whether its probabilities are calibrated, in Markdown."""
+    top1, images = summary.get("holdout_top1"), summary.get("holdout_images")
+    line = ""
+    if isinstance(top1, int | float) and isinstance(images, int) and images > 0:
+        line = f"**Held-out top-1** {top1:.1%} on {images:,} images"
+        if images < FEW_HELD_OUT:
+            margin = 1.96 * math.sqrt(top1 * (1 - top1) / images)
+            line += f" (± {margin:.0%} at 95 %: too few images for a precise figure)"
+        if summary.get("reported_on") == "val" and isinstance(summary.get("val_top1"),
+                                                                int | float):
+            line += f"; val top-1 {summary['val_top1']:.1%}"
+        line += ". "
+    if summary.get("temperature_fitted", model.temperature != 1.0):
+        return (f"{line}**Calibrated**: yes, temperature {model.temperature:.2f} fitted on the "
+                "held-out images.")
+    return (f"{line}**Calibrated**: no, too few held-out images to fit a temperature; the "
+            "probabilities are the plain softmax.")
 
 
 def load_classifier(path: str | os.PathLike) -> SplitBrainClassifier:
@@ -157,16 +230,33 @@ def classify(model: SplitBrainClassifier, rgb: np.ndarray) -> dict[str, float]:
     return {name: float(p) for name, p in zip(model.class_names, probabilities, strict=True)}
 
 
+def panel_captions(model: DemoModel) -> dict[str, str]:
+    """{panel name: caption} for the panels ``model`` draws, each caption with the resolution
+    the panel shows: the image's (e.g. 96x96) or the grid's (e.g. 12x12) for the predictions
+    (smoothed to the image's size) and the targets (one value per cell)."""
+    side, grid = image_size(model), model.codec.target_size
+    image, cells = f"{side}x{side}", f"{grid}x{grid}"
+    return {"input": f"input ({image})",
+            "lightness_input": f"L input ({image})",
+            "predicted_color": f"L->ab ({cells})",
+            "predicted_lightness": f"ab->L ({cells})",
+            "recombined": f"L+ab ({cells})",
+            "target_color": f"target ab ({cells} cells)",
+            "target_lightness": f"target L ({cells} cells)"}
+
+
 def panels(model: DemoModel, rgb: np.ndarray,
            temperature: float) -> list[tuple[np.ndarray, str]]:
-    """Captioned uint8 panels (those of ``GALLERY_PANELS`` the model's objective has),
-    upscaled to ``PANEL_SIDE`` pixels; ``model`` is a pretraining model or a classifier with
-    pretext heads."""
+    """Panels (those of ``GALLERY_PANELS`` the model's objective has) as uint8 tiles upscaled
+    to ``PANEL_SIDE`` pixels (nearest: a 12x12 target shows as 12x12 cells), with the captions
+    of :func:`panel_captions`; ``model`` is a pretraining model or a classifier with pretext
+    heads."""
     images = reconstructions(model, rgb[None], temperature)
+    captions = panel_captions(model)
     items = []
     for name in (name for name in GALLERY_PANELS if name in images):
         tile = Image.fromarray(images[name][0]).resize((PANEL_SIDE, PANEL_SIDE), Image.NEAREST)
-        items.append((np.asarray(tile), PANELS[name]))
+        items.append((np.asarray(tile), captions[name]))
     return items
 
 
