@@ -37,19 +37,37 @@ def scan_bomb(scans: int, side: int = 8192) -> bytes:
     """A progressive JPEG with ``scans`` scan headers whose frame declares ``side`` x ``side``.
 
     The scans after the encoder's own (about 10) repeat its last one, a refinement scan of a
-    few bytes; the file is about 50 bytes per scan.
+    few bytes; the file is about 50 bytes per scan. Only a 16 x 16 tile is encoded: libjpeg
+    stops each scan where the data ends.
     """
     noise = np.random.default_rng(0).integers(0, 256, (TILE, TILE, 3), np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(noise).save(buffer, "JPEG", progressive=True, quality=90)
-    data = buffer.getvalue()
+    data = repeat_last_scan(buffer.getvalue(), scans)
+    at = data.index(b"\xff\xc2") + 5  # SOF2: length (2), precision (1), then height and width
+    return data[:at] + struct.pack(">HH", side, side) + data[at + 4:]
+
+
+def black_bomb(scans: int = 100, side: int = 8192) -> bytes:
+    """A black ``side`` x ``side`` progressive JPEG (4:4:4, quality 95) whose last scan, its
+    smallest (a luma AC refinement of 99 bytes), is repeated up to ``scans`` scans.
+
+    Unlike ``scan_bomb``, every scan has data for the whole image: at the defaults (777 KB,
+    within the size and scan limits) each scan is a full pass over 67 million samples.
+    """
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side)).save(buffer, "JPEG", progressive=True, quality=95,
+                                        subsampling=0)
+    return repeat_last_scan(buffer.getvalue(), scans)
+
+
+def repeat_last_scan(data: bytes, scans: int) -> bytes:
+    """The progressive JPEG ``data`` with its last scan repeated until it has ``scans``."""
     last, end = data.rindex(b"\xff\xda"), data.rindex(b"\xff\xd9")
     own = data.count(b"\xff\xda")
     if scans < own:
         raise ValueError(f"--scans must be at least {own}, the encoder's own")
-    data = data[:end] + data[last:end] * (scans - own) + data[end:]
-    at = data.index(b"\xff\xc2") + 5  # SOF2: length (2), precision (1), then height and width
-    return data[:at] + struct.pack(">HH", side, side) + data[at + 4:]
+    return data[:end] + data[last:end] * (scans - own) + data[end:]
 
 
 def photo_jpeg(width: int = 3000, height: int = 2000) -> bytes:

@@ -1,9 +1,9 @@
 """A classifier as a TensorFlow SavedModel for TF Serving: encoded image bytes in, predictions out.
 
 Every signature takes ``image_bytes``, a [N] batch of encoded JPEG, PNG, BMP or GIF strings of
-any size, 1 <= N <= ``MAX_BATCH``; decoding, resizing and cropping are the evaluation
-pipeline's, inside the graph. Empty, oversized and unreadable requests fail with
-``INVALID_ARGUMENT`` and a one-line message.
+any size, 1 <= N <= ``MAX_BATCH`` and at most ``MAX_REQUEST_WORK`` of decoding work in all;
+decoding, resizing and cropping are the evaluation pipeline's, inside the graph. Empty,
+oversized and unreadable requests fail with ``INVALID_ARGUMENT`` and a one-line message.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import keras
 import tensorflow as tf
 
 from keras_sb.color import encode_channels
-from keras_sb.data.decode import as_float, center_crop, decode_image
+from keras_sb.data.decode import (
+    MAX_DECODE_WORK,
+    as_float,
+    center_crop,
+    decode_image,
+    decoding_work,
+)
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
 
@@ -24,20 +30,30 @@ log = logging.getLogger("keras_sb")
 
 IMAGE_BYTES = tf.TensorSpec([None], tf.string, name="image_bytes")
 MAX_BATCH = 64  # images per request (docs/serving.md): 64 photos took 38 MB beyond the model
+MAX_REQUEST_WORK = 4 * MAX_DECODE_WORK  # decoding work of a request, in samples (docs/serving.md)
 
 
 def preprocess(image_bytes: tf.Tensor, size: int) -> tf.Tensor:
     """[N] encoded images -> float32 [N, size, size, 3] RGB in [0, 1] (centre crop).
 
     One image at a time, so a request's memory is one image's (``decode_image`` bounds that),
-    not ten's (``map_fn``'s default parallelism). N outside 1 to ``MAX_BATCH`` raises
-    ``tf.errors.InvalidArgumentError`` before anything is decoded.
+    not ten's (``map_fn``'s default parallelism). N outside 1 to ``MAX_BATCH``, an image over
+    the decoder's limits or images needing more than ``MAX_REQUEST_WORK`` of decoding work in
+    all (read from their headers) raise ``tf.errors.InvalidArgumentError`` before anything is
+    decoded.
     """
     count = tf.size(image_bytes)
     message = tf.strings.format(f"request of {{}} images: send 1 to {MAX_BATCH} per request",
                                 count)
     in_bounds = tf.raw_ops.Assert(condition=(count >= 1) & (count <= MAX_BATCH), data=[message])
     with tf.control_dependencies([in_bounds]):
+        work = tf.reduce_sum(tf.map_fn(decoding_work, image_bytes, parallel_iterations=1,
+                                       fn_output_signature=tf.int64))
+    message = tf.strings.format(
+        f"request needs {{}} samples of decoding work: more than the limit of "
+        f"{MAX_REQUEST_WORK:,} (docs/serving.md); send fewer or smaller images per request", work)
+    within = tf.raw_ops.Assert(condition=work <= MAX_REQUEST_WORK, data=[message])
+    with tf.control_dependencies([within]):
         image_bytes = tf.identity(image_bytes)
     images = tf.map_fn(lambda contents: center_crop(decode_image(contents), size), image_bytes,
                        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),

@@ -1,4 +1,7 @@
-"""Crash-safe file writing: a file is written beside its destination, flushed to disk, then
+"""Safe file reading and crash-safe writing.
+
+Reading (``read_regular_file``): only regular files, of a bounded size, without waiting on a
+FIFO or a device. Writing: a file is written beside its destination, flushed to disk, then
 renamed over it, so a kill or a full disk at any moment leaves either the old file or the new
 one, never a partial one."""
 
@@ -7,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +20,33 @@ import numpy as np
 
 TEMP_PREFIX = ".tmp-"
 SPACE_MARGIN = 16 * 2**20  # bytes kept free beyond what a write needs
+# The largest image file read (docs/data.md): a 24-bit BMP of the most pixels decoded,
+# 8192 x 8192, is 192 MiB.
+MAX_FILE_BYTES = 256 * 2**20
+
+
+def read_regular_file(path: str | os.PathLike, limit: int, follow_links: bool = False) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else an
+    ``OSError`` naming it.
+
+    Opened without waiting (a FIFO or a device opens at once, and is refused), checked on the
+    opened file (no race with a rename), and read for at most ``limit`` + 1 bytes, so neither
+    ``/dev/zero`` nor a file that grows is read without end. A symbolic link is refused unless
+    ``follow_links``.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_links else os.O_NOFOLLOW)
+    with open(os.open(path, flags), "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a folder)",
+                          str(path))
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"{info.st_size:,} bytes, more than the limit of "
+                          f"{limit:,}", str(path))
+        contents = file.read(limit + 1)
+    if len(contents) > limit:  # grew since fstat
+        raise OSError(errno.EFBIG, f"more than the limit of {limit:,} bytes", str(path))
+    return contents
 
 
 class DiskFullError(OSError):

@@ -14,13 +14,24 @@ an image S x (S x ratio): at most 96 x 9,600 pixels (11 MB as float32) at S = 96
 1 x 30,000 PNG of a few hundred bytes became 96 x 2,880,000 (11.8 GB in the demo). Being a
 ratio, it is checked with the header, whatever S the image is resized to later.
 
-``MAX_JPEG_SCANS``: scans of a JPEG. A progressive JPEG's decoder passes over the whole image
-once per scan, and the format leaves the number of scans open: a 1 MB file of 20,000 scans
-under an 8192 x 8192 header took 204 s to decode (a 2-core x86 VM). Encoders write about 10
-(libjpeg's default progressive script; a baseline JPEG has 1 to 3); 100 leaves room for custom
-scripts and bounds the decoding of the largest image allowed to 1 to 1.3 s. The scan headers
-(bytes FF DA, which entropy-coded data never holds) are counted before decoding, together with
-those of an embedded thumbnail; the count stops at the first over the limit.
+``MAX_JPEG_SCANS``: scans of a JPEG. Encoders write about 10 (libjpeg's default progressive
+script; a baseline JPEG has 1 to 3); the format leaves the number open, and each scan costs a
+pass over the data and the blocks it codes (a 1 MB file of 20,000 scans took 204 s to decode
+on a 2-core x86 VM). The scan headers (bytes FF DA, which entropy-coded data never holds) are
+counted before decoding, with those of an embedded thumbnail; the count stops at the first
+over the limit.
+
+``MAX_DECODE_WORK``: the work of decoding an image, in samples: each scan of a JPEG passes over
+every sample of the components it codes (a 4:2:0 chroma component has a quarter as many as
+the luma), a PNG, GIF or BMP decodes 3 samples per pixel, and every image then gives 3 RGB
+samples per pixel to convert and resize. A black 8192 x 8192 progressive JPEG (4:4:4) whose
+smallest scan is repeated to 100 scans is 778 KB, within the other limits, but is 107 passes
+over 67 million pixels: 8 s to decode. The limit, 20 passes over the largest image allowed,
+admits that size in libjpeg's progressive script at 4:4:4 (17 passes) and bounds decoding to
+about a second. Scans are sized from the frame header (width, height and each component's
+sampling factors, read as the header libjpeg parses, or every component counted whole when
+that is ambiguous) and the component selectors of each scan header. ``decoding_work``
+computes it from the headers alone, e.g. to bound a whole request (``keras_sb.export``).
 """
 
 from __future__ import annotations
@@ -32,6 +43,11 @@ import tensorflow as tf
 MAX_PIXELS = 8192 * 8192
 MAX_ASPECT_RATIO = 100
 MAX_JPEG_SCANS = 100
+MAX_DECODE_WORK = 20 * MAX_PIXELS
+RGB = 3  # samples per pixel of every decoded image
+_FRAME_COMPONENTS = 4  # frame components whose sampling is read: a scan codes at most 4
+_FRAME_MATCHES = 4  # frame headers matched; with more, the sampling is taken as unknown
+_FRAME_SEARCH = 2**20  # bytes searched for the frame header (past them it is taken as unknown)
 _GIF_STEPS = 4096  # most steps through a GIF's blocks to the end of its first image
 _GIF_SKIP = 1024  # full 255-byte GIF sub-blocks skipped in one step
 
@@ -42,63 +58,126 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
     Grey, palette and CMYK images come out as RGB and alpha is dropped. ``tf.io`` reads the
     colour indices of a palette BMP (1, 2, 4 or 8 bits per pixel) as grey levels, so those are
     looked up in their colour table here instead. Other formats (also WebP and JPEG XL, which
-    ``tf.io`` would decode without a size check), images over ``MAX_PIXELS`` or
-    ``MAX_ASPECT_RATIO``, JPEGs of over ``MAX_JPEG_SCANS`` scans and malformed files raise
-    ``tf.errors.InvalidArgumentError``.
+    ``tf.io`` would decode without a size check), images over ``MAX_PIXELS``,
+    ``MAX_ASPECT_RATIO`` or ``MAX_DECODE_WORK``, JPEGs of over ``MAX_JPEG_SCANS`` scans and
+    malformed files raise ``tf.errors.InvalidArgumentError``.
     """
-    gif_or_bmp = _decode_gif_or_bmp if tf.executing_eagerly() else _decode_gif_or_bmp_call
-    image = tf.case(
-        [
-            (_starts(contents, b"\xff\xd8\xff"), lambda: _decode_jpeg(contents)),
-            (_starts(contents, b"\x89PNG"), lambda: _decode_png(contents)),
-        ],
-        default=lambda: gif_or_bmp(contents),
-        exclusive=False,
-    )
+    image, _ = _by_format(contents, decode=True)
     image.set_shape([None, None, 3])
     return image
+
+
+def decoding_work(contents: tf.Tensor) -> tf.Tensor:
+    """The work of decoding ``contents`` (int64 samples, see ``MAX_DECODE_WORK``), from its
+    headers; raises what ``decode_image`` would for images over the limits, without decoding."""
+    return _by_format(contents, decode=False)[1]
+
+
+def _by_format(contents: tf.Tensor, decode: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """(the decoded image, or an empty one unless ``decode``; the decoding work)."""
+    gif_or_bmp = (_decode_gif_or_bmp if tf.executing_eagerly()
+                  else _DECODE_GIF_OR_BMP_CALLS[decode])
+    return tf.case(
+        [
+            (_starts(contents, b"\xff\xd8\xff"), lambda: _decode_jpeg(contents, decode)),
+            (_starts(contents, b"\x89PNG"), lambda: _decode_png(contents, decode)),
+        ],
+        default=lambda: gif_or_bmp(contents, decode),
+        exclusive=False,
+    )
 
 
 def _starts(contents: tf.Tensor, magic: bytes) -> tf.Tensor:
     return tf.strings.substr(contents, 0, len(magic)) == magic
 
 
-def _decode_jpeg(contents: tf.Tensor) -> tf.Tensor:
-    shape = tf.image.extract_jpeg_shape(contents)  # parses the header only
-    return _decode_within_limits(contents, shape[0], shape[1], _decode_few_scans)
+def _decode_jpeg(contents: tf.Tensor, decode: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    height, width, components = tf.unstack(tf.image.extract_jpeg_shape(contents))  # header
+    return _decode_within_limits(
+        contents, height, width, decode,
+        decoded_samples=lambda: _jpeg_scan_samples(contents, height, width, components))
 
 
-def _jpeg_scans(contents: tf.Tensor) -> tf.Tensor:
-    """How many scan headers (bytes FF DA) a JPEG's bytes hold, counting at most
-    ``MAX_JPEG_SCANS`` + 1, as int64."""
+def _jpeg_scan_samples(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
+                       components: tf.Tensor) -> tf.Tensor:
+    """The samples that a JPEG's scans pass over (int64), once its scans (counted up to
+    ``MAX_JPEG_SCANS`` + 1) are within the limit.
+
+    A scan header (after bytes FF DA) holds its number of components and their selectors;
+    each selector counts the samples of that component in the frame header, or the whole
+    image when no frame header, or more than ``_FRAME_MATCHES``, match.
+    """
     # One op splitting at most that often: the tf.strings.split wrapper adds ragged-tensor ops
     # that would cost every image in a tf.data pipeline more time than the split.
-    pieces = tf.raw_ops.StringSplitV2(input=tf.reshape(contents, [1]), sep=b"\xff\xda",
-                                      maxsplit=MAX_JPEG_SCANS + 1).shape[1]
-    return pieces - 1
-
-
-def _decode_few_scans(contents: tf.Tensor) -> tf.Tensor:
-    """JPEG bytes -> uint8 [H, W, 3], decoded only if they hold at most ``MAX_JPEG_SCANS``
-    scans."""
-    check = tf.raw_ops.Assert(condition=_jpeg_scans(contents) <= MAX_JPEG_SCANS, data=[
+    scans = tf.raw_ops.StringSplitV2(input=tf.reshape(contents, [1]), sep=b"\xff\xda",
+                                     maxsplit=MAX_JPEG_SCANS + 1).values[1:]
+    check = tf.raw_ops.Assert(condition=tf.size(scans) <= MAX_JPEG_SCANS, data=[
         f"JPEG has more than {MAX_JPEG_SCANS} scans (the limit)"])
     with tf.control_dependencies([check]):
-        return _decode_any(contents)
+        heads = _leading_bytes(scans, 3 + 2 * _FRAME_COMPONENTS)  # length, count, selectors
+    in_scan = tf.range(_FRAME_COMPONENTS) < tf.cast(heads[:, 2:3], tf.int32)  # [scans, 4]
+    selectors = tf.cast(heads[:, 3::2], tf.int32)
+    ids, samples = _frame_components(contents, height, width, components)  # [frames, 4]
+    same = selectors[:, :, None, None] == ids[None, None]  # [scans, 4, frames, 4]
+    found = tf.reduce_any(same, axis=[2, 3])
+    pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
+    counted = tf.where(found, tf.reduce_max(tf.where(same, samples, 0), axis=[2, 3]), pixels)
+    return tf.reduce_sum(tf.where(in_scan, counted, 0))
 
 
-def _decode_png(contents: tf.Tensor) -> tf.Tensor:
+def _frame_components(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
+                      components: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(component ids int32 [F, 4], their samples int64 [F, 4]) from each of the F frame
+    headers (SOFn) in the first ``_FRAME_SEARCH`` bytes declaring ``height`` x ``width`` and
+    ``components`` at 8 bits, F at most ``_FRAME_MATCHES`` (none if more: the scans then
+    count the whole image).
+
+    Taking the largest count over the F matches, as ``_jpeg_scan_samples`` does, bounds the
+    one libjpeg decodes by whatever else (e.g. an application segment) repeats its header.
+    A component past the first ``components`` or with factors outside 1 to 4 never matches.
+    """
+    values = tf.stack([8 + 3 * components, 8, height, width, components])
+    header = tf.strings.reduce_join(tf.gather(  # big-endian 16-bit length, 8-bit precision...
+        tf.constant([bytes([byte]) for byte in range(256)]),
+        tf.stack([values[0] // 256, values[0] % 256, values[1], values[2] // 256,
+                  values[2] % 256, values[3] // 256, values[3] % 256, values[4]]) % 256))
+    start = tf.reshape(tf.strings.substr(contents, 0, _FRAME_SEARCH), [1])
+    frames = tf.raw_ops.StringSplitV2(input=start, sep=header, maxsplit=_FRAME_MATCHES).values[1:]
+    frames = frames[: tf.where(tf.size(frames) < _FRAME_MATCHES, tf.size(frames), 0)]
+    specs = tf.reshape(_leading_bytes(frames, 3 * _FRAME_COMPONENTS), [-1, _FRAME_COMPONENTS, 3])
+    factors = tf.cast(tf.stack([specs[..., 1] // 16, specs[..., 1] % 16], -1), tf.int64)
+    valid = ((tf.range(_FRAME_COMPONENTS) < components)[None]
+             & tf.reduce_all((factors >= 1) & (factors <= 4), -1))
+    largest = tf.reduce_max(tf.where(valid[..., None], factors, 1), axis=1, keepdims=True)
+    sides = tf.cast(tf.stack([width, height]), tf.int64)
+    sampled = -(-sides * factors // largest)  # each side rounded up, as libjpeg sizes them
+    ids = tf.where(valid, tf.cast(specs[..., 0], tf.int32), -1)  # -1: no selector's value
+    return ids, tf.reduce_prod(sampled, -1)
+
+
+def _leading_bytes(pieces: tf.Tensor, count: int) -> tf.Tensor:
+    """The first ``count`` bytes of each of ``pieces`` (zeros past their end), uint8 [N, count]."""
+    padded = tf.strings.join([tf.strings.substr(pieces, 0, count), bytes(count)])
+    return tf.io.decode_raw(tf.strings.substr(padded, 0, count), tf.uint8)
+
+
+def _decode_png(contents: tf.Tensor, decode: bool) -> tuple[tf.Tensor, tf.Tensor]:
     # IHDR, the first chunk: big-endian width and height (at most 2^31 - 1) at bytes 16..24.
     width, height = (_read_int(contents, at, little_endian=False) for at in (16, 20))
-    return _decode_within_limits(contents, height, width)
+    return _decode_within_limits(contents, height, width, decode)
 
 
-def _decode_gif_or_bmp(contents: tf.Tensor) -> tf.Tensor:
-    """GIF or BMP bytes -> uint8 [H, W, 3]; any other format raises an error."""
+def _decode_gif_or_bmp(contents: tf.Tensor, decode: bool) -> tuple[tf.Tensor, tf.Tensor]:
+    """GIF or BMP bytes -> (uint8 [H, W, 3], work) as ``_by_format``; any other format
+    raises an error."""
+    def gif() -> tuple[tf.Tensor, tf.Tensor]:
+        first_image, height, width = _gif_first_image(contents)
+        return _decode_within_limits(first_image, height, width, decode)
+
     return tf.case(
         [
-            (_starts(contents, b"GIF"), lambda: _decode_within_limits(*_gif_first_image(contents))),
-            (_starts(contents, b"BM"), lambda: _decode_bmp(contents)),
+            (_starts(contents, b"GIF"), gif),
+            (_starts(contents, b"BM"), lambda: _decode_bmp(contents, decode)),
         ],
         default=lambda: _refused("not a JPEG, PNG, GIF or BMP file"),
         exclusive=False,
@@ -108,39 +187,58 @@ def _decode_gif_or_bmp(contents: tf.Tensor) -> tf.Tensor:
 # In graphs (tf.data, SavedModel) GIF and BMP decoding (~300 ops) is one function call, not
 # inlined: inlined, every JPEG would spend ~20 us of CPU passing them by as an untaken branch.
 # Eagerly (the demo) they run as plain ops, which keeps graph tracebacks out of the errors.
-_decode_gif_or_bmp_call = tf.function(
-    _decode_gif_or_bmp, input_signature=[tf.TensorSpec([], tf.string)],
-    experimental_attributes={"_noinline": True})
+_DECODE_GIF_OR_BMP_CALLS = {
+    decode: tf.function(lambda contents, decode=decode: _decode_gif_or_bmp(contents, decode),
+                        input_signature=[tf.TensorSpec([], tf.string)],
+                        experimental_attributes={"_noinline": True})
+    for decode in (False, True)}
 
 
-def _decode_bmp(contents: tf.Tensor) -> tf.Tensor:
+def _decode_bmp(contents: tf.Tensor, decode: bool) -> tuple[tf.Tensor, tf.Tensor]:
     bits = _read_int(contents, 28, tf.uint16)
     indexed = (bits > 0) & (bits <= 8)
 
-    def decode(contents: tf.Tensor) -> tf.Tensor:
+    def decoded(contents: tf.Tensor) -> tf.Tensor:
         return tf.cond(indexed, lambda: _decode_indexed_bmp(contents),
                        lambda: _decode_any(contents))
 
     # Little-endian int32 width and height at 18 and 22; a negative height means top-down.
     height = tf.abs(_read_int(contents, 22))
-    return _decode_within_limits(contents, height, _read_int(contents, 18), decode)
+    return _decode_within_limits(contents, height, _read_int(contents, 18), decode, decoded)
 
 
 def _decode_any(contents: tf.Tensor) -> tf.Tensor:
     return tf.io.decode_image(contents, channels=3, expand_animations=False)
 
 
-def _decode_within_limits(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
-                          decode: Callable[[tf.Tensor], tf.Tensor] = _decode_any) -> tf.Tensor:
-    """``decode(contents)``, run only once the header's ``height`` x ``width`` passed."""
+def _decode_within_limits(
+    contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor, decode: bool,
+    decoder: Callable[[tf.Tensor], tf.Tensor] = _decode_any,
+    decoded_samples: Callable[[], tf.Tensor] | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """(``decoder(contents)`` if ``decode``, else an empty image; the work), the decoder run
+    only once the header's ``height`` x ``width`` and then the work passed.
+
+    ``decoded_samples`` gives the samples decoding passes over (default ``RGB`` per pixel),
+    computed (and checked, for a JPEG's scans) after the size.
+    """
     with tf.control_dependencies([_check_size(height, width)]):
-        return decode(contents)
+        pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
+        samples = RGB * pixels if decoded_samples is None else decoded_samples()
+        work = samples + RGB * pixels
+    message = tf.strings.format(
+        f"image is {{}}x{{}} pixels and needs {{}} samples of decoding work: more than the "
+        f"limit of {MAX_DECODE_WORK:,} (pixels x scans, docs/data.md)", (width, height, work))
+    check = tf.raw_ops.Assert(condition=work <= MAX_DECODE_WORK, data=[message])
+    with tf.control_dependencies([check]):
+        image = decoder(contents) if decode else tf.zeros([0, 0, 3], tf.uint8)
+        return image, tf.identity(work)
 
 
-def _refused(message: str) -> tf.Tensor:
-    """Raises ``message`` when run (in the shape of a decoded image)."""
+def _refused(message: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """Raises ``message`` when run (in the shape of ``_by_format``'s result)."""
     with tf.control_dependencies([tf.raw_ops.Assert(condition=False, data=[message])]):
-        return tf.zeros([0, 0, 3], tf.uint8)
+        return tf.zeros([0, 0, 3], tf.uint8), tf.constant(0, tf.int64)
 
 
 def _check_size(height: tf.Tensor, width: tf.Tensor) -> tf.Operation | None:

@@ -1,8 +1,10 @@
-"""Listing image files under folders (following links with care), and checking that they decode."""
+"""Listing image files under folders (following links with care, leaving out files that are
+not regular or over the size limit), and checking that they decode."""
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,12 +13,16 @@ import tensorflow as tf
 
 from keras_sb.data.decode import decode_image
 from keras_sb.data.errors import DataError
+from keras_sb.safe_io import MAX_FILE_BYTES
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 EXTENSIONS_TEXT = "/".join(IMAGE_EXTENSIONS)
 
 
 NOT_UTF8 = "files or folders whose names are not UTF-8 (TensorFlow cannot open them: rename them)"
+NOT_REGULAR = ("image names that are not regular files (FIFOs, devices, broken links or links "
+               "to them)")
+TOO_LARGE = f"image files over {MAX_FILE_BYTES // 2**20} MiB (the limit, docs/data.md)"
 
 
 def is_utf8(name: str) -> bool:
@@ -47,7 +53,10 @@ def find_files(folders: list[Path], root: Path) -> Found:
     that is not walked and holds no walked folder: not ``self -> .`` or ``up -> ..`` (a
     loop), nor a second way into a folder, nor out of the data. A link to a file counts
     wherever it leads, unless its file is counted already (real files before links to them).
-    Skipped links, and names that are not UTF-8, are listed in ``skipped``.
+    Skipped links, names that are not UTF-8, and image names that are not regular files or
+    are over ``MAX_FILE_BYTES`` are listed in ``skipped``: none of them is ever opened (a
+    FIFO would wait for a writer, ``/dev/zero`` never ends). ``tf.io.read_file`` reads the
+    files listed up to their end: a file replaced by another kind while it runs is not covered.
     Names starting with "." (e.g. .DS_Store, .ipynb_checkpoints) are ignored.
     """
     scan = _Scan(root, len(folders))
@@ -60,6 +69,17 @@ def find_files(folders: list[Path], root: Path) -> Found:
             scan.walk(index, str(folder), os.path.realpath(folder))
     scan.follow_links()
     return scan.count_once()
+
+
+def _unreadable(entry: os.DirEntry) -> str | None:
+    """Why the image file ``entry`` (links followed) is not to be read, or None."""
+    try:
+        info = entry.stat()
+    except OSError:  # a broken link, or gone since listed
+        return NOT_REGULAR
+    if not stat.S_ISREG(info.st_mode):
+        return NOT_REGULAR
+    return TOO_LARGE if info.st_size > MAX_FILE_BYTES else None
 
 
 class _Scan:
@@ -97,6 +117,8 @@ class _Scan:
                 continue
             if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
                 self.found.others.append(entry.path)
+            elif why := _unreadable(entry):
+                self.found.skipped.setdefault(why, []).append(entry.path)
             elif entry.is_symlink():
                 self.images.append((index, entry.path, os.path.realpath(entry.path), True))
             else:

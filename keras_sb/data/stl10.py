@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from keras_sb.data.errors import DataError
 from keras_sb.data.sources import ImageSource
+from keras_sb.safe_io import MAX_FILE_BYTES, read_regular_file
 
 SIDE = 96
 RECORD_BYTES = 3 * SIDE * SIDE
@@ -84,12 +85,13 @@ def _record_count(path: Path, split: str) -> int:
 def _read_labels(path: Path, count: int) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path} not found: it holds the labels of the {count} images")
-    labels = np.fromfile(path, np.uint8).astype(np.int32)
-    if len(labels) != count:
+    size = path.stat().st_size
+    if size != count:
         raise DataError(
-            f"{path} has {len(labels)} labels but its images file has {count} images: "
+            f"{path} has {size} labels but its images file has {count} images: "
             f"expected one uint8 label per image"
         )
+    labels = np.frombuffer(_read(path, count), np.uint8).astype(np.int32)
     if labels.min() < 1:
         raise DataError(f"{path} has label 0: STL-10 labels run from 1 to the number of classes")
     return labels
@@ -98,14 +100,24 @@ def _read_labels(path: Path, count: int) -> np.ndarray:
 def _class_names(folder: Path) -> list[str]:
     """Names from class_names.txt if present, else class_1..class_K (K = largest label)."""
     label_files = [folder / name for _, name in SPLIT_FILES.values() if name]
-    count = max(int(np.fromfile(p, np.uint8).max(initial=0)) for p in label_files if p.is_file())
+    count = max(int(np.frombuffer(_read(p), np.uint8).max(initial=0))
+                for p in label_files if p.is_file())
     names_file = folder / "class_names.txt"
     if not names_file.is_file():
         return [f"class_{label}" for label in range(1, count + 1)]
-    names = [line.strip() for line in names_file.read_text().splitlines() if line.strip()]
+    names = [line.strip() for line in _read(names_file).decode().splitlines() if line.strip()]
     if len(names) < count:
         raise DataError(
             f"{names_file} has {len(names)} names but the labels go up to {count}: "
             f"expected one class name per line"
         )
     return names
+
+
+def _read(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (links followed), at most ``limit`` of them;
+    DataError for anything else (a FIFO or a device is not waited on, nor read)."""
+    try:
+        return read_regular_file(path, limit, follow_links=True)
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}") from None

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -27,6 +26,7 @@ from keras_sb.commands import command
 from keras_sb.data.decode import as_float, center_crop, decode_image
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
+from keras_sb.safe_io import MAX_FILE_BYTES, read_regular_file
 from keras_sb.visualize import reconstructions
 
 DEFAULT_TEMPERATURE = 0.38
@@ -181,7 +181,7 @@ def _encoded(source: ImageSource) -> tuple[bytes, str]:
         return buffer.getvalue(), "image"
     path = Path(source)
     try:
-        return path.read_bytes(), path.name
+        return read_regular_file(path, MAX_FILE_BYTES, follow_links=True), path.name
     except OSError as error:
         raise ImageError(f"cannot read {path.name}: {error.strerror}") from error
 
@@ -293,17 +293,3 @@ def analyse(model: DemoModel, source: ImageSource | None,
                    "pretraining run it was trained from) to show them.")
         return DemoOutput(label, [], status)
     return DemoOutput(label, panels(colorizer, rgb, temperature), status)
-
-
-def read_regular_file(path: str | os.PathLike, limit: int) -> bytes:
-    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes, else an
-    ``OSError``; opened without following a symlink or waiting (a FIFO, a device)."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
-    with open(os.open(path, flags), "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            raise OSError(f"{path} is not a regular file of at most {limit} bytes")
-        contents = file.read(limit + 1)
-    if len(contents) > limit:  # grew since fstat
-        raise OSError(f"{path} is larger than {limit} bytes")
-    return contents
