@@ -1,15 +1,18 @@
 """keras-sb: split-brain autoencoders for self-supervised image features in Keras 3.
 
-``import keras_sb`` imports TensorFlow with its start-up log lines muted and registers
-keras-sb's models and layers with Keras, so that ``keras.saving.load_model`` reads keras-sb
-checkpoints. The public API: the names below, ``keras_sb.models``, ``keras_sb.data`` and the
-stages of ``keras_sb.training`` (see docs/python_api.md).
+``import keras_sb`` imports TensorFlow with its start-up log lines muted (unless
+``TF_CPP_MIN_LOG_LEVEL`` is 0), hides TensorFlow's retracing warning about Keras' per-model
+functions (:data:`KERAS_RETRACING_FILTER`) and registers keras-sb's models and layers with
+Keras, so that ``keras.saving.load_model`` reads keras-sb checkpoints. The public API: the
+names below, ``keras_sb.models``, ``keras_sb.data`` and the stages of ``keras_sb.training``
+(see docs/python_api.md).
 
 The command line defers that import until it has parsed its arguments, then calls
 :func:`load`: when ``keras_sb_cli`` (the ``keras-sb`` command, ``train.py``) imports the
 package (:data:`DEFER_VARIABLE`), or ``python -m`` runs one of :data:`COMMAND_MODULES`.
 """
 
+import logging
 import os
 import sys
 
@@ -23,13 +26,39 @@ DEFER_VARIABLE = "KERAS_SB_DEFER_TENSORFLOW"
 COMMAND_MODULES = ("keras_sb", "keras_sb.app_cli", "keras_sb.local_cluster")
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its native start-up log lines (oneDNN, CUDA probing) muted.
+class KerasRetracingFilter(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls to <function TensorFlowTrainer...>
+    triggered tf.function retracing" warning, and only that one.
 
-    Those lines are written by C++ straight to file descriptor 2, so Python-level filters
-    cannot stop them; Python exceptions still propagate normally.
+    Keras makes new step functions for every model it fits, evaluates or predicts with, so a
+    process that uses several models (the classifier command, the stages run from Python,
+    short runs above all) traces the same code once per model, which TensorFlow's heuristic
+    takes for a function retraced in a loop. Warnings about other functions still show.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message
+                    and "TensorFlowTrainer." in message)
+
+
+# Added to the "tensorflow" logger by load(); removeFilter(KERAS_RETRACING_FILTER) undoes it.
+KERAS_RETRACING_FILTER = KerasRetracingFilter()
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its native start-up log lines (oneDNN, CUDA probing) muted,
+    unless ``TF_CPP_MIN_LOG_LEVEL`` is 0; it is 2 (C++ warnings and info lines off) unless
+    set.
+
+    Those lines are written by C++ straight to file descriptor 2 before TensorFlow reads that
+    variable, so neither it nor Python-level filters can stop them; Python exceptions still
+    propagate normally.
+    """
+    if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") == "0":
+        import tensorflow  # noqa: F401
+
+        return
     sys.stderr.flush()
     saved_fd = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -50,6 +79,7 @@ def load() -> None:
     thread settings stay open: keras_sb.threads). Does nothing the second time."""
     if "keras_sb.models" not in sys.modules:
         _import_tensorflow_quietly()
+        logging.getLogger("tensorflow").addFilter(KERAS_RETRACING_FILTER)
         import keras_sb.models  # noqa: F401
 
 
@@ -73,5 +103,5 @@ def _starting_a_command() -> bool:
 if os.environ.get(DEFER_VARIABLE) != "1" and not _starting_a_command():
     load()
 
-__all__ = ["DEFAULT_MODEL", "SAMPLE_DATA", "SplitBrain", "SplitBrainClassifier", "__version__",
-           "load"]
+__all__ = ["DEFAULT_MODEL", "KERAS_RETRACING_FILTER", "SAMPLE_DATA", "SplitBrain",
+           "SplitBrainClassifier", "__version__", "load"]
