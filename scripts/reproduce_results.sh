@@ -10,9 +10,10 @@
 # (and ship the demo model); default: all four, in that order. Not in the default: semi
 # (fine-tuning with the unlabelled photos: joint pretext objective, pseudo-labels, both; from
 # the 40-epoch pair and from random weights), semi_long (the same 5x longer, plain and both)
-# and precision (finetune in bfloat16, against the float32 runs of finetune). These start
-# JOBS (default 1) runs at a time in the background, each logging to $R/logs/NAME.log, and
-# wait for them at the end of the phase.
+# and precision (finetune in bfloat16, against the float32 runs of finetune); these three
+# start JOBS (default 1) runs at a time in the background, each logging to
+# $R/logs/NAME.log, and wait for them at the end of the phase. Also not in the default: pair
+# (the pair's levers: backbone, bins, rebalancing, soft targets; in PAIR, default $R/pair).
 # Protocol: 10 % of each class of supervised/train is held out to choose epochs and fit the
 # calibration; supervised/val is scored once per run. Seeds 0-2 are the three label draws
 # (and, for random init, the three initial weights).
@@ -156,6 +157,39 @@ precision() {
     done
   done
   finish_bg
+}
+
+# The pair's levers (issue 26), 5 pretraining epochs each: backbone (simple, compact), ab bins
+# (grid:10, gamut), class rebalancing, soft targets. Each pair is measured on val against
+# trivial guesses (scripts/pair_quality.py: PAIR/NAME.quality.json) and by kNN and linear
+# probes at 20 labels per class, beside random init of the same backbone.
+PAIR=${PAIR:-$R/pair}
+PAIRS=("simple-base" "simple-gamut --ab-bins gamut" "compact-base --encoder compact"
+       "compact-gamut --encoder compact --ab-bins gamut"
+       "compact-soft5 --encoder compact --soft-targets 5"
+       "compact-gamut-rb5 --encoder compact --ab-bins gamut --ab-rebalance 0.5"
+       "compact-gamut-rb5-soft5 --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5")
+pair_probes() {
+  local init=$1 name=$2
+  shift 2
+  for seed in $SEEDS; do
+    knn --init "$init" --labels-per-class 20 --seed $seed "$@" --out "$PAIR/knn-$name-20-s$seed"
+    train --stage linprobe --init "$init" --labels-per-class 20 --seed $seed "$@" \
+      --out "$PAIR/linprobe-$name-20-s$seed"
+  done
+}
+pair() {
+  for encoder in simple compact; do
+    pair_probes random "random_$encoder" --encoder $encoder
+  done
+  for spec in "${PAIRS[@]}"; do
+    read -r name flags <<< "$spec"
+    # shellcheck disable=SC2086
+    train --stage pretrain --epochs ${PAIR_EPOCHS:-5} --no-previews $flags --out "$PAIR/$name"
+    [ -f "$PAIR/$name.quality.json" ] || "$PYTHON" scripts/pair_quality.py "$PAIR/$name" \
+      --data "$DATA" --json "$PAIR/$name.quality.json"
+    pair_probes "$PAIR/$name" "$name"
+  done
 }
 
 for phase in "${@:-ablation budget recipes finetune}"; do

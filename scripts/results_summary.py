@@ -86,6 +86,15 @@ def table(cells: dict, inits: list[str], columns=COLUMNS, paper: bool = False) -
     return "\n".join(lines)
 
 
+def difference(ours: dict | None, base: dict | None) -> str:
+    """Mean difference of two cells' top-1, with the spread of the difference."""
+    if not ours or not base:
+        return "not measured yet"
+    a, b = stats(ours["top1"]), stats(base["top1"])
+    spread = np.hypot(a["std"] or 0, b["std"] or 0)
+    return f"{a['mean'] - b['mean']:+.1f} (± {spread:.1f})"
+
+
 def gains(cells: dict, inits: list[str], columns=COLUMNS) -> str:
     """Mean differences to random init, with the spread of the difference."""
     lines = ["| pretrained minus random | " + " | ".join(f"{p} {n}" for p, n in columns) + " |",
@@ -93,13 +102,8 @@ def gains(cells: dict, inits: list[str], columns=COLUMNS) -> str:
     for init in inits:
         row = []
         for probe, labels in columns:
-            ours, base = cells.get((probe, init, labels)), cells.get((probe, "random", labels))
-            if not ours or not base:
-                row.append("not measured yet")
-                continue
-            a, b = stats(ours["top1"]), stats(base["top1"])
-            spread = np.hypot(a["std"] or 0, b["std"] or 0)
-            row.append(f"{a['mean'] - b['mean']:+.1f} (± {spread:.1f})")
+            row.append(difference(cells.get((probe, init, labels)),
+                                  cells.get((probe, "random", labels))))
         lines.append(f"| {init} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -208,11 +212,38 @@ def budget_plot(cells: dict, path: Path) -> None:
     image.save(path)
 
 
+def pair_table(folder: Path) -> str:
+    """The pair's levers (``pair`` phase): each 5-epoch pair's quality against trivial guesses
+    (PAIR/NAME.quality.json, scripts/pair_quality.py) and its kNN and linear-probe top-1 at 20
+    labels per class, beside random init of the same backbone (``random_BACKBONE``)."""
+    cells = collect(folder)
+    head = ["pair", "chroma ratio", "ab->L L1 / constant", "ab->L L1 / photo mean",
+            "kNN 20", "kNN 20 minus random", "linear probe 20", "linear probe 20 minus random"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    names = sorted({init for _, init, _ in cells if init.startswith("random_")})
+    names += sorted(p.name.removesuffix(".quality.json") for p in folder.glob("*.quality.json"))
+    for name in names:
+        quality_file = folder / f"{name}.quality.json"
+        quality = json.loads(quality_file.read_text())[0] if quality_file.exists() else {}
+        l1 = quality.get("l1", {})
+        row = [name, str(quality.get("chroma_ratio", "-")), str(l1.get("ratio_to_constant", "-")),
+               str(l1.get("ratio_to_photo_mean", "-"))]
+        base = "random_" + name.split("-")[0]
+        for probe in ("knn", "linprobe"):
+            ours = cells.get((probe, name, "20"))
+            row.append(show(ours))
+            row.append("-" if name.startswith("random_") else
+                       difference(ours, cells.get((probe, base, "20"))))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--pair", type=Path, help="the pair phase's folder (default: RUNS/pair)")
     args = parser.parse_args()
     cells = collect(args.runs)
     budget = ["random"] + [f"split_brain-e{e:03d}" for e in (5, 10, 20, 40)]
@@ -234,6 +265,10 @@ def main() -> None:
         if any(probe.startswith("semi") and n == labels for probe, _, n in cells):
             print(f"## Fine-tuning with the unlabelled photos, {labels} labels per class\n")
             print(semi_table(cells, labels), "\n")
+    pair = args.pair or args.runs / "pair"
+    if pair.is_dir():
+        print("## The pair's levers (5 pretraining epochs each, 20 labels per class)\n")
+        print(pair_table(pair), "\n")
     print("## Calibration of the linear probes (ECE, 15 bins, %; before -> after)\n")
     for init in ABLATION:
         for labels in ("20", "all"):

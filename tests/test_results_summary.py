@@ -40,3 +40,20 @@ def test_bfloat16_runs_are_tabled_beside_float32(tmp_path):
                           str(tmp_path)], capture_output=True, text=True, check=True).stdout
     assert "| 20 | 37.0 ± 1.0 | 36.0 ± 1.0 | -1.0, -1.0, -1.0 |" in out
     assert "| all |" not in out
+
+
+def test_the_pairs_levers_are_tabled_against_random_init_of_their_backbone(tmp_path):
+    pair = tmp_path / "pair"
+    for seed, (random, pretrained) in enumerate([(0.25, 0.35), (0.26, 0.37), (0.27, 0.39)]):
+        write_run(pair / f"linprobe-random_compact-20-s{seed}", random)
+        write_run(pair / f"linprobe-compact-soft5-20-s{seed}", pretrained)
+        knn = pair / f"knn-compact-soft5-20-s{seed}"
+        knn.mkdir()
+        (knn / "report.json").write_text(json.dumps({"top1": pretrained - 0.05}))
+    (pair / "compact-soft5.quality.json").write_text(json.dumps(
+        [{"chroma_ratio": 0.71, "l1": {"ratio_to_constant": 0.69, "ratio_to_photo_mean": 0.9}}]))
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "results_summary.py"),
+                          str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    assert ("| compact-soft5 | 0.71 | 0.69 | 0.9 | 32.0 ± 2.0 | not measured yet | 37.0 ± 2.0 "
+            "| +11.0 (± 2.2) |") in out
+    assert "| random_compact | - | - | - | not measured yet | - | 26.0 ± 1.0 | - |" in out
