@@ -136,3 +136,16 @@ def channels_to_lab_ab(ab: tf.Tensor) -> tf.Tensor:
     """The ``lab`` space's normalised a/b channels -> physical Lab a/b values."""
     ab = tf.convert_to_tensor(ab, tf.float32)
     return _denormalise_lab(tf.concat([tf.zeros_like(ab[..., :1]), ab], axis=-1))[..., 1:]
+
+
+def channel_scaling(color_space: str) -> tuple[list[float], list[float]]:
+    """(centre, spread) of the three channels of ``color_space``, in channel units, that make
+    photos' channels about zero-centred with unit spread: in ``lab`` L 50 +- 25 and a, b
+    0 +- 15 (Lab units); 0.5 +- 0.25 in the other spaces."""
+    if color_space != "lab":
+        return [0.5] * 3, [0.25] * 3
+    spans = [high - low for low, high in LAB_RANGES.values()]
+    centre_lab, spread_lab = (50.0, 0.0, 0.0), (25.0, 15.0, 15.0)
+    return ([(c - low) / span for c, (low, _), span in
+             zip(centre_lab, LAB_RANGES.values(), spans, strict=True)],
+            [s / span for s, span in zip(spread_lab, spans, strict=True)])

@@ -142,6 +142,7 @@ def test_config_round_trip(name: str) -> None:
     model = build_backbone(name, in_channels=2, width=TINY, name="lightness_net")
     config = model.get_config()
     assert config == {"in_channels": 2, "width": TINY, "image_size": 96, "depth": 1,
+                      "input_center": None, "input_scale": None,
                       "name": "lightness_net", "trainable": True}
     clone = type(model).from_config(config)
     assert clone.get_config() == config

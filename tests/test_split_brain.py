@@ -174,3 +174,21 @@ def test_keras_save_and_reload_is_identical(tmp_path, objective, ab_bins):
     assert set(actual) == set(expected) == {"color", "lightness"}
     for name in expected:
         np.testing.assert_allclose(actual[name], expected[name], atol=1e-6)
+
+
+def test_centred_inputs_reach_the_first_conv_near_zero_mean_and_unit_spread():
+    """Grey mid-lightness photos are the centre; the classifiers' feature models (which read
+    the backbones, not the pretext model) see the same scaling."""
+    from keras_sb.color import encode_channels
+
+    model = SplitBrain(encoder="compact", width=0.0625, center_inputs=True)
+    grey = encode_channels(np.full((1, 96, 96, 3), 0.47, np.float32), "lab")
+    for name in ("lightness", "color"):
+        part, extractor = model.feature_models("conv1")[name]
+        scaling = extractor.get_layer("input_scaling")
+        np.testing.assert_allclose(scaling(grey[..., part]), 0.0, atol=0.03)
+    photos = encode_channels(channel_images(8, seed=1), "lab")
+    scaled = model.get_layer("color_net").get_layer("input_scaling")(photos[..., :1])
+    assert 0.5 < float(np.std(scaled)) < 2
+    assert "input_scaling" not in [layer.name for layer in SplitBrain(width=0.0625).get_layer(
+        "color_net").layers]

@@ -54,6 +54,8 @@ class Backbone(ConfigurableModel):
         image_size: input side S, a multiple of 8.
         depth: convolutions per stage, for backbones whose ``stages`` take it
             (``has_depth``); 1 for the others.
+        input_center, input_scale: per-channel constants the input is shifted by and divided
+            by before the first conv (none: the channels as they come, in [0, 1]).
     """
 
     architecture = ""
@@ -62,13 +64,19 @@ class Backbone(ConfigurableModel):
     has_depth = False  # whether ``stages`` takes a third argument, the depth
 
     def __init__(self, in_channels: int, width: float = 1.0, image_size: int = 96,
-                 depth: int = 1, **kwargs):
+                 depth: int = 1, input_center: list | None = None,
+                 input_scale: list | None = None, **kwargs):
         self.check_image_size(image_size, "image_size")
         self.check_depth(depth)
         inputs = keras.Input((image_size, image_size, in_channels), name="image")
-        stages = self.stages(inputs, width, depth) if self.has_depth else self.stages(inputs,
-                                                                                       width)
+        x = inputs
+        if input_center is not None:
+            x = layers.Normalization(mean=input_center, variance=[s**2 for s in input_scale],
+                                     name="input_scaling")(x)
+        stages = self.stages(x, width, depth) if self.has_depth else self.stages(x, width)
         super().__init__(inputs=inputs, outputs=stages, **kwargs)
+        self.input_center = input_center
+        self.input_scale = input_scale
         self.stage_names = list(stages)
         self.in_channels = in_channels
         self.width = width
@@ -117,7 +125,8 @@ class Backbone(ConfigurableModel):
 
     def init_args(self) -> dict:
         return {"in_channels": self.in_channels, "width": self.width,
-                "image_size": self.image_size, "depth": self.depth}
+                "image_size": self.image_size, "depth": self.depth,
+                "input_center": self.input_center, "input_scale": self.input_scale}
 
 
 BACKBONES: dict[str, type[Backbone]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from keras_sb.color import channel_scaling
 from keras_sb.models.backbones import Backbone, build_backbone
 from keras_sb.models.base import ConfigurableModel
 from keras_sb.models.objectives import CHANNELS, Direction, PretextTask
@@ -33,18 +34,26 @@ class SplitBrain(ConfigurableModel):
         image_size: input side, a multiple of 8 (96 by default).
         objective: a name in ``keras_sb.models.OBJECTIVES``.
         depth: convolutions per stage of backbones with a depth option (``compact``).
+        center_inputs: shift and scale each network's input channels to about zero mean and
+            unit spread (``keras_sb.color.channel_scaling``) before its first conv, so that
+            the zero padding at the image's border is not a large step.
     """
 
     def __init__(self, encoder: str = "simple", width: float = 1.0, color_space: str = "lab",
                  l_bins: int = 100, ab_bins: str = "grid:10", image_size: int = 96,
-                 objective: str = "split_brain", depth: int = 1, **kwargs):
+                 objective: str = "split_brain", depth: int = 1, center_inputs: bool = False,
+                 **kwargs):
         task = PretextTask(objective, TargetCodec(color_space, l_bins, ab_bins))
         channels = keras.Input((image_size, image_size, 3), name="channels")
+        centre, spread = channel_scaling(color_space)
         outputs = {}
         for direction in task.directions:
+            part = CHANNELS[direction.source]
+            scaling = ({"input_center": centre[part], "input_scale": spread[part]}
+                       if center_inputs else {})
             backbone = build_backbone(encoder, in_channels=direction.in_channels, width=width,
                                       image_size=image_size, depth=depth,
-                                      name=f"{direction.name}_net")
+                                      name=f"{direction.name}_net", **scaling)
             features = backbone(channels[..., CHANNELS[direction.source]])[backbone.deepest]
             head = layers.Conv2D(task.head_units(direction), backbone.head_kernel,
                                  dtype="float32", name=f"{direction.name}_head")
@@ -58,6 +67,7 @@ class SplitBrain(ConfigurableModel):
         self.image_size = image_size
         self.objective = objective
         self.depth = depth
+        self.center_inputs = center_inputs
 
     def backbone(self, direction: Direction) -> Backbone:
         return self.get_layer(f"{direction.name}_net")
@@ -100,4 +110,5 @@ class SplitBrain(ConfigurableModel):
             "image_size": self.image_size,
             "objective": self.objective,
             "depth": self.depth,
+            "center_inputs": self.center_inputs,
         }

@@ -95,6 +95,9 @@ class PretextConfig:
                          "keras_sb.models.register_objective", resume=True)
     depth: int = opt(1, "convolutions per stage, for backbones with a depth option (compact)",
                      resume=True, minimum=1)
+    center_inputs: bool = opt(False, "shift and scale each network's input to about zero "
+                              "mean and unit spread before its first conv (the zero padding "
+                              "at the border is then no large step)", resume=True)
 
     def check_pretext_settings(self) -> None:
         """Raise ValueError naming the flag for an unknown encoder or objective, or bins that
