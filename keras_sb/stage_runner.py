@@ -42,11 +42,21 @@ def run(stage: str, config_cls: type, function: str, settings: dict) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("tensorflow").setLevel(logging.WARNING)  # a line per collective op
     share_cores_between_halves()
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    # Not on several workers, where a worker waits for the others in native code that a
+    # Python handler cannot interrupt (SIGTERM must end it there), nor when the process has a
+    # SIGTERM handler of its own (e.g. a test runner's).
+    try:
+        single = Cluster.from_environment().workers <= 1
+    except ValueError:  # a TF_CONFIG that cannot be read: reported by _run
+        single = False
+    handled = single and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if handled:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return _run(stage, config_cls, function, settings)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if handled:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(stage: str, config_cls: type, function: str, settings: dict) -> int:
