@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import re
 from pathlib import Path
@@ -24,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from keras_sb.checkpoints import CheckpointError, checkpoint_path, load_checkpoint
 from keras_sb.commands import command
 from keras_sb.data.decode import as_float, center_crop, decode_image
+from keras_sb.evaluation import FEW_IMAGES, wilson_interval
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.split_brain import SplitBrain
 from keras_sb.safe_io import MAX_FILE_BYTES, read_regular_file
@@ -43,7 +43,6 @@ EMPTY_STATUS = "Upload an image or pick one of the examples."
 # How a classifier command's --out names the run folders of its parts.
 CLASSIFIER_PARTS = ("pretrain", "finetune", "linprobe")
 RUN_CHECKPOINT = re.compile(r"(best|last|epoch_\d{3,})\.keras")  # the .keras files runs write
-FEW_HELD_OUT = 100  # fewer held-out images make the held-out top-1 a rough figure
 
 
 class Upload(NamedTuple):
@@ -129,9 +128,10 @@ def scores_line(model: SplitBrainClassifier, summary: dict) -> str:
     line = ""
     if isinstance(top1, int | float) and isinstance(images, int) and images > 0:
         line = f"**Held-out top-1** {top1:.1%} on {images:,} images"
-        if images < FEW_HELD_OUT:
-            margin = 1.96 * math.sqrt(top1 * (1 - top1) / images)
-            line += f" (± {margin:.0%} at 95 %: too few images for a precise figure)"
+        if images < FEW_IMAGES:
+            low, high = wilson_interval(round(top1 * images), images)
+            line += (f" (95 % interval {low:.0%}-{high:.0%}: too few images for a precise "
+                     "figure)")
         if summary.get("reported_on") == "val" and isinstance(summary.get("val_top1"),
                                                                 int | float):
             line += f"; val top-1 {summary['val_top1']:.1%}"
