@@ -262,9 +262,10 @@ class RunFolder:
 
     def check_files(self, types: dict[str, type]) -> None:
         """Raise RunFolderError naming the file and what to do unless every file a rerun reads
-        back is sound: ``config.json`` (each setting of its type in ``types``), the resume
-        state (``backup/state.json`` and the values it names) and ``log.csv`` (a row for each
-        committed epoch, in order, and at most one more, of an epoch not yet committed)."""
+        back is sound: ``config.json`` (each setting of its type in ``types``),
+        ``summary.json`` (:meth:`check_summary`), the resume state (``backup/state.json`` and
+        the values it names) and ``log.csv`` (UTF-8, a row for each committed epoch, in order,
+        and at most one more, of an epoch not yet committed)."""
         if not self.config.exists():
             return
         config = self.read_config()
