@@ -357,9 +357,9 @@ def test_cli_names_a_run_by_its_folder_with_its_held_out_top1(model_path, tmp_pa
         assert app.main(["--model", str(given)]) == 0
         intro = page(launched["demo"])["markdown"]["value"]
         assert f"**Model** `{name}`:" in intro and str(tmp_path) not in intro
-        assert ("**Held-out top-1** 25.0% on 20 images (95 % interval 11%-47%: too few images for a "
-                "precise figure). **Calibrated**: no, too few held-out images to fit a "
-                "temperature; the probabilities are the plain softmax.") in intro
+        assert ("**Held-out top-1** 25.0% on 20 images (95 % interval 11%-47%: too few "
+                "images for a precise figure). **Calibrated**: no, too few held-out images to "
+                "fit a temperature; the probabilities are the plain softmax.") in intro
     (run / "summary.json").write_text("{damaged")
     assert app.main(["--model", str(run)]) == 0
     intro = page(launched["demo"])["markdown"]["value"]
