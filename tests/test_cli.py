@@ -26,6 +26,7 @@ from keras_sb.training.config import (
     ClassifierPipelineConfig,
     EvaluateConfig,
     PretrainConfig,
+    default_eval_out,
     flag_fields,
     part_options,
 )
@@ -313,3 +314,11 @@ def test_the_pretrain_command_says_what_to_run_next(monkeypatch, caplog):
     caplog.set_level("INFO", logger="keras_sb")
     assert pretraining_module.pretrain_command(PretrainConfig(out="runs/p")) == {"epochs": 1}
     assert "Next: keras-sb linprobe --init runs/p --data LABELLED" in caplog.text
+
+
+def test_evaluate_reports_beside_a_model_in_a_folder_it_cannot_write_go_to_runs():
+    """Tried, not read from the permission bits (which let root write anywhere): /proc takes
+    no new folder even from root."""
+    assert default_eval_out("/proc/self/best.keras", "val") == str(
+        Path("runs") / "eval-self-best-val")
+    assert default_eval_out("/tmp/some run/best.keras", "val") == "/tmp/some run/eval-val"

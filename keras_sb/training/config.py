@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -412,13 +411,23 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("._-") or "data"
 
 
+def writable(folder: Path) -> bool:
+    """Whether this process can make files in ``folder`` (tried, as ``check_output_folder``
+    does: the permission bits tell nothing for root or read-only mounts)."""
+    try:
+        check_output_folder(folder, "")
+    except ValueError:
+        return False
+    return True
+
+
 def default_eval_out(model: str, data_name: str) -> str:
     """Where evaluate writes the report of ``model`` on the data named ``data_name``: in the
     run folder (RUN/eval-DATA/, beside the checkpoint), or runs/eval-MODEL-DATA/ when that
     folder is part of the installed package (the shipped model) or not writable."""
     path = Path(model).expanduser()
     folder = path if path.is_dir() else path.parent
-    if folder.resolve().is_relative_to(PACKAGE) or not os.access(folder, os.W_OK):
+    if folder.resolve().is_relative_to(PACKAGE) or not writable(folder):
         name = path.name if path.is_dir() else f"{folder.name}-{path.stem}"
         return str(Path("runs") / f"eval-{safe_name(name)}-{safe_name(data_name)}")
     return str(folder / f"eval-{safe_name(data_name)}")
