@@ -19,17 +19,19 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_sb.data import open_images
+from keras_sb.data import FileImageSource, open_images
 from keras_sb.data.decode import (
     MAX_ASPECT_RATIO,
+    MAX_DECODE_WORK,
     MAX_JPEG_SCANS,
     MAX_PIXELS,
     center_crop,
     decode_image,
+    decoding_work,
 )
 from keras_sb.data.files import decodable
 from keras_sb.demo import ImageError, read_image
-from keras_sb.export import preprocess
+from keras_sb.export import MAX_REQUEST_WORK, preprocess
 
 SCAN_BOMB = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "scan_bomb.py")
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
@@ -155,12 +157,17 @@ def test_the_limits_themselves_pass():
     assert center_crop(decode_image(jpeg_declaring(960, 10)), 96).shape == (96, 96, 3)
 
 
-def scan_bomb(scans: int, side: int) -> bytes:
-    """benchmarks/scan_bomb.py's progressive JPEG of ``scans`` scans, declaring side x side."""
+def bombs():
+    """benchmarks/scan_bomb.py, which builds the bombs."""
     spec = importlib.util.spec_from_file_location("scan_bomb", SCAN_BOMB)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.scan_bomb(scans, side)
+    return module
+
+
+def scan_bomb(scans: int, side: int) -> bytes:
+    """benchmarks/scan_bomb.py's progressive JPEG of ``scans`` scans, declaring side x side."""
+    return bombs().scan_bomb(scans, side)
 
 
 def test_a_scan_bomb_is_refused_before_decoding(tmp_path):
@@ -177,6 +184,107 @@ def test_a_scan_bomb_is_refused_before_decoding(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         serving(tf.stack([tf.io.read_file(path) for path in paths]))
     assert decode_image(tf.io.read_file(paths[1])).shape == (64, 64, 3)  # at the limit
+
+
+@pytest.fixture(scope="module")
+def black():
+    """A black 8192 x 8192 progressive JPEG (4:4:4) with its encoder's 10 scans: 14
+    components coded in all, 17 passes over the pixels with the RGB output."""
+    return bombs().black_bomb(10, 8192)
+
+
+def more_scans(black: bytes, scans: int) -> bytes:
+    """``black`` with its last scan (one component) repeated up to ``scans`` scans."""
+    return bombs().repeat_last_scan(black, scans)
+
+
+def noise(width: int = 64, height: int = 48) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width, 3),
+                                                             np.uint8))
+
+
+WORK_PER_PIXEL = {  # the samples each scan decodes, per pixel, + 3 for the RGB output
+    "baseline 4:2:0": ({"subsampling": 2}, 1.5 + 3),
+    "baseline 4:4:4": ({"subsampling": 0}, 3 + 3),
+    # libjpeg's script: DC of all 3, Y 1-5, Cr, Cb, Y 6-63, Y, DC of all 3, Cb, Cr, Y
+    "progressive 4:2:0": ({"progressive": True, "subsampling": 2}, 8 + 3),
+    "progressive 4:4:4": ({"progressive": True, "subsampling": 0}, 14 + 3),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(WORK_PER_PIXEL))
+def test_decoding_work_counts_each_scan_at_its_components_sampling(kind):
+    options, per_pixel = WORK_PER_PIXEL[kind]
+    contents = encoded(noise(), "JPEG", quality=90, **options)
+    assert int(decoding_work(contents)) == per_pixel * 64 * 48
+    assert int(tf.function(decoding_work)(contents)) == per_pixel * 64 * 48  # in graphs
+    assert decode_image(contents).shape == (48, 64, 3)
+
+
+def test_decoding_work_of_other_images():
+    assert int(decoding_work(encoded(noise().convert("L"), "JPEG"))) == (1 + 3) * 64 * 48
+    for contents in (png(64, 48), gif([(64, 48)]), encoded(noise(), "BMP")):
+        assert int(decoding_work(contents)) == (3 + 3) * 64 * 48  # decoded, output
+
+
+def test_large_photos_are_within_the_work_limit(black):
+    assert int(decoding_work(black)) == 17 * 8192 * 8192 < MAX_DECODE_WORK
+    for size, options in [((3000, 2000), {"progressive": True}), ((6000, 4000), {})]:
+        contents = encoded(Image.new("RGB", size, "teal"), "JPEG", quality=90, **options)
+        assert int(decoding_work(contents)) < MAX_DECODE_WORK // 10
+
+
+def test_the_work_limit_itself_passes(black):
+    at_limit = more_scans(black, 13)  # 17 passes and 3 more scans of one component
+    assert int(decoding_work(at_limit)) == MAX_DECODE_WORK == 20 * MAX_PIXELS
+    with pytest.raises(tf.errors.InvalidArgumentError, match=(
+            "^.*image is 8192x8192 pixels and needs 1409286144 samples of decoding work: "
+            r"more than the limit of 1,342,177,280 \(pixels x scans, docs/data.md\)")):
+        decoding_work(more_scans(black, 14))
+
+
+def test_a_repeated_frame_header_cannot_lower_the_work():
+    """A copy of the frame header (e.g. in an application segment) claiming smaller chroma is
+    outweighed by the real one; past four copies, every component counts whole."""
+    contents = encoded(noise(), "JPEG", quality=90, progressive=True)  # 4:2:0
+    at = contents.index(b"\xff\xc2") + 2
+    fake = contents[at:at + 8] + bytes([1, 0x44, 0, 2, 0x11, 1, 3, 0x11, 1])  # luma 4x4
+    segment = b"\xff\xef" + struct.pack(">H", 2 + len(fake)) + fake  # APP15
+    once, four = (contents[:2] + segment * copies + contents[2:] for copies in (1, 4))
+    assert int(decoding_work(once)) == (8 + 3) * 64 * 48
+    assert int(decoding_work(four)) == (14 + 3) * 64 * 48
+    assert decode_image(once).shape == decode_image(four).shape == (48, 64, 3)
+
+
+def test_the_black_bomb_is_refused_in_training_the_demo_and_serving(black, tmp_path):
+    """Issue 25: 100 scans (within the scan limit) of 8192 x 8192 took 8 s each to decode."""
+    bomb = more_scans(black, MAX_JPEG_SCANS)
+    assert 700_000 < len(bomb) < 800_000
+    paths = [str(tmp_path / "bomb.jpg"), str(tmp_path / "good.jpg")]
+    (tmp_path / "bomb.jpg").write_bytes(bomb)
+    noise().save(paths[1])
+    message = (r"image is 8192x8192 pixels and needs 7180648448 samples of decoding work: "
+               r"more than the limit of 1,342,177,280 \(pixels x scans, docs/data.md\)")
+    assert decodable(paths).tolist() == [1]  # labelled splits, the pretraining hold-out
+    source = FileImageSource(str(tmp_path), np.array(paths), np.full(2, -1), [])
+    assert len(list(source.dataset(96, training=True, seed=0))) == 1  # training
+    assert source.skipped_images() == paths[:1]
+    with pytest.raises(ImageError, match=f"^bomb.jpg is not a readable image: {message}$"):
+        read_image(paths[0], 96)  # the demo
+    serving = tf.function(lambda batch: preprocess(batch, 96))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serving(tf.constant([(tmp_path / "good.jpg").read_bytes(), bomb]))
+
+
+def test_a_request_is_bounded_by_its_total_work(black):
+    at_limit = more_scans(black, 13)  # MAX_DECODE_WORK each
+    serving = tf.function(lambda batch: preprocess(batch, 96))
+    assert MAX_REQUEST_WORK == 4 * MAX_DECODE_WORK
+    with pytest.raises(tf.errors.InvalidArgumentError, match=(
+            r"request needs 6710886400 samples of decoding work: more than the limit of "
+            r"5,368,709,120 \(docs/serving.md\); send fewer or smaller images per request")):
+        serving(tf.constant([at_limit] * 5))
+    assert serving(tf.constant([png(64, 48)] * 64)).shape == (64, 96, 96, 3)
 
 
 def test_short_headers_are_refused_without_quoting_their_bytes():

@@ -43,7 +43,7 @@ import tensorflow as tf
 MAX_PIXELS = 8192 * 8192
 MAX_ASPECT_RATIO = 100
 MAX_JPEG_SCANS = 100
-MAX_DECODE_WORK = 20 * MAX_PIXELS
+MAX_DECODE_WORK = 20 * MAX_PIXELS  # 6 per pixel, a PNG's, GIF's or BMP's, always passes
 RGB = 3  # samples per pixel of every decoded image
 _FRAME_COMPONENTS = 4  # frame components whose sampling is read: a scan codes at most 4
 _FRAME_MATCHES = 4  # frame headers matched; with more, the sampling is taken as unknown
@@ -95,17 +95,18 @@ def _decode_jpeg(contents: tf.Tensor, decode: bool) -> tuple[tf.Tensor, tf.Tenso
     height, width, components = tf.unstack(tf.image.extract_jpeg_shape(contents))  # header
     return _decode_within_limits(
         contents, height, width, decode,
-        decoded_samples=lambda: _jpeg_scan_samples(contents, height, width, components))
+        work=lambda pixels: _jpeg_work(contents, height, width, components, pixels,
+                                       exact=not decode))
 
 
-def _jpeg_scan_samples(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
-                       components: tf.Tensor) -> tf.Tensor:
-    """The samples that a JPEG's scans pass over (int64), once its scans (counted up to
-    ``MAX_JPEG_SCANS`` + 1) are within the limit.
+def _jpeg_work(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor, components: tf.Tensor,
+               pixels: tf.Tensor, exact: bool) -> tf.Tensor:
+    """A JPEG's decoding work (int64), once its scans (counted up to ``MAX_JPEG_SCANS`` + 1)
+    and then its work are within the limits.
 
-    A scan header (after bytes FF DA) holds its number of components and their selectors;
-    each selector counts the samples of that component in the frame header, or the whole
-    image when no frame header, or more than ``_FRAME_MATCHES``, match.
+    Unless ``exact``, a bound of it where that is within ``MAX_DECODE_WORK`` (each scan codes
+    at most 4 whole components): most images then skip the ~40 ops of ``_scan_samples`` and
+    the check (in a tf.data pipeline, each costs a small JPEG ~10 % more time).
     """
     # One op splitting at most that often: the tf.strings.split wrapper adds ragged-tensor ops
     # that would cost every image in a tf.data pipeline more time than the split.
@@ -114,7 +115,36 @@ def _jpeg_scan_samples(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
     check = tf.raw_ops.Assert(condition=tf.size(scans) <= MAX_JPEG_SCANS, data=[
         f"JPEG has more than {MAX_JPEG_SCANS} scans (the limit)"])
     with tf.control_dependencies([check]):
-        heads = _leading_bytes(scans, 3 + 2 * _FRAME_COMPONENTS)  # length, count, selectors
+        def counted() -> tf.Tensor:
+            samples = _scan_samples if tf.executing_eagerly() else _scan_samples_call
+            work = samples(contents, scans, height, width, components) + RGB * pixels
+            return _checked_work(work, height, width)
+
+        if exact:
+            return counted()
+        bound = pixels * (4 * tf.cast(tf.size(scans), tf.int64) + RGB)
+        return tf.cond(bound <= MAX_DECODE_WORK, lambda: bound, counted)
+
+
+def _checked_work(work: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tensor:
+    """``work``, once it is within ``MAX_DECODE_WORK``."""
+    message = tf.strings.format(
+        f"image is {{}}x{{}} pixels and needs {{}} samples of decoding work: more than the "
+        f"limit of {MAX_DECODE_WORK:,} (pixels x scans, docs/data.md)", (width, height, work))
+    check = tf.raw_ops.Assert(condition=work <= MAX_DECODE_WORK, data=[message])
+    with tf.control_dependencies([check]):
+        return tf.identity(work)
+
+
+def _scan_samples(contents: tf.Tensor, scans: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
+                  components: tf.Tensor) -> tf.Tensor:
+    """The samples that the JPEG ``scans`` (the bytes after each FF DA) pass over, int64.
+
+    A scan header holds its number of components and their selectors; each selector counts
+    the samples of that component in the frame header, or the whole image when no frame
+    header, or more than ``_FRAME_MATCHES``, match.
+    """
+    heads = _leading_bytes(scans, 3 + 2 * _FRAME_COMPONENTS)  # length, count, selectors
     in_scan = tf.range(_FRAME_COMPONENTS) < tf.cast(heads[:, 2:3], tf.int32)  # [scans, 4]
     selectors = tf.cast(heads[:, 3::2], tf.int32)
     ids, samples = _frame_components(contents, height, width, components)  # [frames, 4]
@@ -125,6 +155,14 @@ def _jpeg_scan_samples(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
     return tf.reduce_sum(tf.where(in_scan, counted, 0))
 
 
+# One call in graphs, as GIF and BMP decoding below: inlined, the ops would cost every JPEG
+# time as the untaken branch of ``_jpeg_work``'s condition.
+_scan_samples_call = tf.function(
+    _scan_samples, experimental_attributes={"_noinline": True},
+    input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([None], tf.string),
+                     *[tf.TensorSpec([], tf.int32)] * 3])
+
+
 def _frame_components(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
                       components: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """(component ids int32 [F, 4], their samples int64 [F, 4]) from each of the F frame
@@ -132,7 +170,7 @@ def _frame_components(contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor,
     ``components`` at 8 bits, F at most ``_FRAME_MATCHES`` (none if more: the scans then
     count the whole image).
 
-    Taking the largest count over the F matches, as ``_jpeg_scan_samples`` does, bounds the
+    Taking the largest count over the F matches, as ``_scan_samples`` does, bounds the
     one libjpeg decodes by whatever else (e.g. an application segment) repeats its header.
     A component past the first ``components`` or with factors outside 1 to 4 never matches.
     """
@@ -214,23 +252,18 @@ def _decode_any(contents: tf.Tensor) -> tf.Tensor:
 def _decode_within_limits(
     contents: tf.Tensor, height: tf.Tensor, width: tf.Tensor, decode: bool,
     decoder: Callable[[tf.Tensor], tf.Tensor] = _decode_any,
-    decoded_samples: Callable[[], tf.Tensor] | None = None,
+    work: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """(``decoder(contents)`` if ``decode``, else an empty image; the work), the decoder run
     only once the header's ``height`` x ``width`` and then the work passed.
 
-    ``decoded_samples`` gives the samples decoding passes over (default ``RGB`` per pixel),
-    computed (and checked, for a JPEG's scans) after the size.
+    ``work(pixels)`` computes and checks the work after the size; by default ``RGB`` samples
+    decoded per pixel and ``RGB`` output, always within ``MAX_DECODE_WORK`` once the size is.
     """
     with tf.control_dependencies([_check_size(height, width)]):
         pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
-        samples = RGB * pixels if decoded_samples is None else decoded_samples()
-        work = samples + RGB * pixels
-    message = tf.strings.format(
-        f"image is {{}}x{{}} pixels and needs {{}} samples of decoding work: more than the "
-        f"limit of {MAX_DECODE_WORK:,} (pixels x scans, docs/data.md)", (width, height, work))
-    check = tf.raw_ops.Assert(condition=work <= MAX_DECODE_WORK, data=[message])
-    with tf.control_dependencies([check]):
+        work = 2 * RGB * pixels if work is None else work(pixels)
+    with tf.control_dependencies([work]):
         image = decoder(contents) if decode else tf.zeros([0, 0, 3], tf.uint8)
         return image, tf.identity(work)
 
