@@ -82,6 +82,24 @@ def test_ab_rebalancing_weighs_each_pixel_by_its_colour_class(tiny_unlabelled, t
     assert stage.class_weights(task) == {}
 
 
+def test_crop_area_makes_the_training_batches_random_resized_crops(tiny_unlabelled):
+    source = open_images(tiny_unlabelled, "unlabelled")
+    task = SplitBrain(width=0.0625).task
+
+    def first_batch(crop_area):
+        batches = pretraining_dataset(source, task, 96, 4, training=True, seed=0,
+                                      crop_area=crop_area)
+        return next(iter(batches))[0].numpy()
+
+    def detail(channels):  # mean step between neighbouring pixels: crops are enlarged
+        return np.abs(np.diff(channels, axis=2)).mean()
+
+    whole = np.concatenate([first_batch(1.0) for _ in range(3)])
+    cropped = np.concatenate([first_batch(0.3) for _ in range(3)])
+    assert whole.shape == cropped.shape == (12, 96, 96, 3)
+    assert detail(cropped) < 0.8 * detail(whole)
+
+
 @pytest.mark.slow
 def test_short_pretraining_on_real_photos_lowers_the_loss(tiny_unlabelled, tmp_path):
     run = tmp_path / "run"

@@ -205,6 +205,9 @@ class PretrainConfig(PretextConfig, RunConfig):
                               "2016): each class weighs 1 / ((1 - x) p + x / Q), p its "
                               "smoothed frequency; 0: off, 0.5: the paper's, 1: equal",
                               resume=True, minimum=0, maximum=1)
+    crop_area: float = opt(1.0, "training images are random resized crops keeping at least "
+                           "this share of the image's area (1: the whole image, flipped at "
+                           "random)", resume=True, above=0, maximum=1)
     soft_targets: float = opt(0.0, "soft encoding of the classification targets (Zhang et "
                               "al. 2016): each pixel's target spreads over the bins near its "
                               "class, a Gaussian of this many Lab units; 0: one-hot",

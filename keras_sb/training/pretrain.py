@@ -11,6 +11,7 @@ import tensorflow as tf
 from keras_sb.color import channels_to_lab_ab
 from keras_sb.commands import command
 from keras_sb.data import ImageSource, as_float, open_images
+from keras_sb.data.augment import random_resized_crop
 from keras_sb.data.errors import printable, some_names
 from keras_sb.models import PretextTask, SplitBrain
 from keras_sb.targets import rebalancing_weights
@@ -31,11 +32,22 @@ PRIOR_IMAGES = 2000  # images whose ab targets estimate the class prior of --ab-
 
 def pretraining_dataset(source: ImageSource, task: PretextTask, image_size: int,
                         batch_size: int, training: bool, seed: int,
-                        class_weights: dict[str, np.ndarray] | None = None) -> tf.data.Dataset:
+                        class_weights: dict[str, np.ndarray] | None = None,
+                        crop_area: float = 1.0) -> tf.data.Dataset:
     """Batches of (channels, {direction: target}), and per-pixel {direction: weight} when
     ``class_weights`` weighs some direction's classes: images decoded in parallel, then
-    colours converted a batch at a time with XLA (see ``benchmarks/``)."""
+    colours converted a batch at a time with XLA (see ``benchmarks/``). Training with
+    ``crop_area`` < 1: each image is first a random resized crop keeping that share of its
+    area or more (``random_resized_crop``)."""
     dataset = source.dataset(image_size, training=training, seed=seed).batch(batch_size)
+    crops = training and crop_area < 1
+    if crops:
+        dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.random(
+            seed + 1, rerandomize_each_iteration=True)).map(
+            lambda pair, crop_seed: (random_resized_crop(as_float(pair[0]),
+                                                         tf.stack([crop_seed, 0]),
+                                                         (crop_area, 1.0)), pair[1]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
 
     def encode(images, _):
         channels, targets = task.encode(images, compiled=True)
@@ -75,7 +87,7 @@ class Pretraining(TrainingStage):
         self.train_shard = shard.shard(self.train_source)
         weights = self.class_weights(model.task)
         return tuple(pretraining_dataset(source, model.task, config.image_size, batch_size,
-                                         training, config.seed, weights)
+                                         training, config.seed, weights, config.crop_area)
                      for source, training in ((self.train_shard, True),
                                               (shard.shard(self.val_source), False)))
 

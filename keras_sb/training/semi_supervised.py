@@ -20,12 +20,11 @@ The options are ``FinetuneConfig``'s (``keras_sb.training.config``).
 
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 
 from keras_sb.data import ImageSource, as_float
+from keras_sb.data.augment import random_resized_crop
 from keras_sb.models.classifier import SplitBrainClassifier
 from keras_sb.models.objectives import PretextTask
 from keras_sb.models.split_brain import SplitBrain
@@ -152,31 +151,22 @@ def semi_supervised_dataset(labelled: ImageSource, unlabelled: ImageSource, task
 
 
 CROP_AREA = (0.35, 1.0)  # share of the image a strong view's crop keeps
-CROP_ASPECT = (3 / 4, 4 / 3)
 BRIGHTNESS, CONTRAST, SATURATION = 0.3, (0.6, 1.4), (0.3, 1.7)
 CUTOUT = 0.4  # side of the grey square, as a share of the image side
 
 
 def strong_view(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """[N, S, S, 3] float images in [0, 1] -> strongly augmented copies, each its own: a
-    random resized crop (``CROP_AREA``, ``CROP_ASPECT``), a horizontal flip half of the time,
-    brightness, contrast and saturation jitter, and a grey square (cutout). Deterministic
-    given the int64 ``seed`` [2]."""
+    random resized crop (``CROP_AREA``) mirrored half of the time, brightness, contrast and
+    saturation jitter, and a grey square (cutout). Deterministic given the int64 ``seed``
+    [2]."""
     n, size = tf.shape(images)[0], images.shape[1]
-    keys = iter(tf.unstack(tf.random.experimental.stateless_split(seed, 9)))
+    keys = iter(tf.unstack(tf.random.experimental.stateless_split(seed, 5)))
 
     def uniform(low, high, shape=None):
         return tf.random.stateless_uniform(shape or [n], next(keys), low, high)
 
-    area = uniform(*CROP_AREA)
-    aspect = tf.exp(uniform(math.log(CROP_ASPECT[0]), math.log(CROP_ASPECT[1])))
-    height = tf.minimum(1.0, tf.sqrt(area / aspect))
-    width = tf.minimum(1.0, tf.sqrt(area * aspect))
-    top, left = uniform(0.0, 1.0) * (1 - height), uniform(0.0, 1.0) * (1 - width)
-    flip = uniform(0.0, 1.0) < 0.5  # a box from right to left mirrors the crop
-    x1, x2 = tf.where(flip, left + width, left), tf.where(flip, left, left + width)
-    boxes = tf.stack([top, x1, top + height, x2], axis=1)
-    images = tf.image.crop_and_resize(images, boxes, tf.range(n), [size, size])
+    images = random_resized_crop(images, next(keys), CROP_AREA)
 
     def per_image(low, high):
         return uniform(low, high, [n, 1, 1, 1])
