@@ -159,8 +159,8 @@ precision() {
   finish_bg
 }
 
-# The pair's levers (issue 26), 5 pretraining epochs each: backbone (simple, compact), ab bins
-# (grid:10, gamut), class rebalancing, soft targets. Each pair is measured on val against
+# The pair's levers, 5 pretraining epochs each: backbone (simple, compact), ab bins (grid:10,
+# gamut), class rebalancing, soft targets, centred inputs, random resized crops. Each pair is measured on val against
 # trivial guesses (scripts/pair_quality.py: PAIR/NAME.quality.json) and by kNN and linear
 # probes at 20 labels per class, beside random init of the same backbone.
 PAIR=${PAIR:-$R/pair}
@@ -168,7 +168,9 @@ PAIRS=("simple-base" "simple-gamut --ab-bins gamut" "compact-base --encoder comp
        "compact-gamut --encoder compact --ab-bins gamut"
        "compact-soft5 --encoder compact --soft-targets 5"
        "compact-gamut-rb5 --encoder compact --ab-bins gamut --ab-rebalance 0.5"
-       "compact-gamut-rb5-soft5 --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5")
+       "compact-gamut-rb5-soft5 --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5"
+       "compact-gamut-rb5-soft5-centred --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5 --center-inputs"
+       "compact-crop35 --encoder compact --crop-area 0.35")
 pair_probes() {
   local init=$1 name=$2
   shift 2
