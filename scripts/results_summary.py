@@ -238,6 +238,12 @@ def pair_table(folder: Path) -> str:
     return "\n".join(lines)
 
 
+def cells_json(cells: dict) -> dict:
+    """{"probe/init/labels": the cell's scores and their statistics}."""
+    return {f"{probe}/{init}/{labels}": {**cell, "top1_stats": stats(cell["top1"])}
+            for (probe, init, labels), cell in sorted(cells.items())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path)
@@ -276,9 +282,11 @@ def main() -> None:
             if cell:
                 print(f"- {init} {labels}: {show(cell, 'ece_uncalibrated')} -> {show(cell, 'ece')}")
     if args.json:
-        out = {f"{probe}/{init}/{labels}": {**{k: v for k, v in cell.items()},
-                                            "top1_stats": stats(cell["top1"])}
-               for (probe, init, labels), cell in sorted(cells.items())}
+        out = cells_json(cells)
+        if pair.is_dir():
+            out["pair"] = {**cells_json(collect(pair)), "quality": {
+                p.name.removesuffix(".quality.json"): json.loads(p.read_text())[0]
+                for p in sorted(pair.glob("*.quality.json"))}}
         args.json.write_text(json.dumps(out, indent=1) + "\n")
     if args.plot:
         budget_plot(cells, args.plot)

@@ -57,3 +57,8 @@ def test_the_pairs_levers_are_tabled_against_random_init_of_their_backbone(tmp_p
     assert ("| compact-soft5 | 0.71 | 0.69 | 0.9 | 32.0 ± 2.0 | not measured yet | 37.0 ± 2.0 "
             "| +11.0 (± 2.2) |") in out
     assert "| random_compact | - | - | - | not measured yet | - | 26.0 ± 1.0 | - |" in out
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "results_summary.py"), str(tmp_path),
+                    "--json", str(tmp_path / "all.json")], capture_output=True, check=True)
+    saved = json.loads((tmp_path / "all.json").read_text())["pair"]
+    assert saved["quality"]["compact-soft5"]["chroma_ratio"] == 0.71
+    assert saved["linprobe/compact-soft5/20"]["top1_stats"] == {"mean": 37.0, "std": 2.0, "n": 3}
