@@ -13,7 +13,8 @@
 # and precision (finetune in bfloat16, against the float32 runs of finetune); these three
 # start JOBS (default 1) runs at a time in the background, each logging to
 # $R/logs/NAME.log, and wait for them at the end of the phase. Also not in the default: pair
-# (the pair's levers: backbone, bins, rebalancing, soft targets; in PAIR, default $R/pair).
+# (the pair's levers: backbone, bins, rebalancing, soft targets; in PAIR, default $R/pair)
+# and pair_long (the levers that helped, 40 epochs).
 # Protocol: 10 % of each class of supervised/train is held out to choose epochs and fit the
 # calibration; supervised/val is scored once per run. Seeds 0-2 are the three label draws
 # (and, for random init, the three initial weights).
@@ -170,7 +171,8 @@ PAIRS=("simple-base" "simple-gamut --ab-bins gamut" "compact-base --encoder comp
        "compact-gamut-rb5 --encoder compact --ab-bins gamut --ab-rebalance 0.5"
        "compact-gamut-rb5-soft5 --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5"
        "compact-gamut-rb5-soft5-centred --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5 --center-inputs"
-       "compact-crop35 --encoder compact --crop-area 0.35")
+       "compact-crop35 --encoder compact --crop-area 0.35"
+       "compact-centred --encoder compact --center-inputs")
 pair_probes() {
   local init=$1 name=$2
   shift 2
@@ -191,6 +193,19 @@ pair() {
     [ -f "$PAIR/$name.quality.json" ] || "$PYTHON" scripts/pair_quality.py "$PAIR/$name" \
       --data "$DATA" --json "$PAIR/$name.quality.json"
     pair_probes "$PAIR/$name" "$name"
+  done
+}
+# The levers that helped, together, for 40 epochs (snapshots after 5, 10, 20 and 40 probed):
+# the candidate for the shipped pair.
+pair_long() {
+  train --stage pretrain --encoder compact --center-inputs --soft-targets 5 --epochs 40 \
+    --snapshot-every 5 --no-previews --out "$PAIR/compact-centred-soft5-40"
+  for epoch in 005 010 020 040; do
+    local run="$PAIR/compact-centred-soft5-40/epoch_$epoch.keras"
+    local name="compact-centred-soft5-e$epoch"
+    [ -f "$PAIR/$name.quality.json" ] || "$PYTHON" scripts/pair_quality.py "$run" \
+      --data "$DATA" --json "$PAIR/$name.quality.json"
+    pair_probes "$run" "$name"
   done
 }
 
