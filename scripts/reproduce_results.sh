@@ -172,7 +172,8 @@ PAIRS=("simple-base" "simple-gamut --ab-bins gamut" "compact-base --encoder comp
        "compact-gamut-rb5-soft5 --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5"
        "compact-gamut-rb5-soft5-centred --encoder compact --ab-bins gamut --ab-rebalance 0.5 --soft-targets 5 --center-inputs"
        "compact-crop35 --encoder compact --crop-area 0.35"
-       "compact-centred --encoder compact --center-inputs")
+       "compact-centred --encoder compact --center-inputs"
+       "compact-centred-soft5 --encoder compact --center-inputs --soft-targets 5")
 pair_probes() {
   local init=$1 name=$2
   shift 2
