@@ -32,6 +32,7 @@ from keras_sb.training.config import (
     PretrainConfig,
     check_number,
     few_labels_flags,
+    flag,
     flag_fields,
     part_options,
 )
@@ -65,10 +66,6 @@ STAGES = {
 DEMO = "demo"
 DEMO_SUMMARY = "serve the web demo of a classifier or pretraining run"
 PART_SEPARATOR = ":"  # in the parsed names of the classifier's part options: "finetune:epochs"
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def shown(value) -> str:

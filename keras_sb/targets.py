@@ -191,6 +191,14 @@ class TargetCodec:
         }
 
 
+def gaussian_kernel(centers: np.ndarray, sigma: float) -> np.ndarray:
+    """[K, K] exp(-d^2 / (2 sigma^2)) of the distance d between each two class ``centers``
+    ([K, D])."""
+    centers = np.asarray(centers, np.float64)
+    distance2 = ((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
+    return np.exp(-distance2 / (2 * sigma**2))
+
+
 def rebalancing_weights(labels: np.ndarray, centers: np.ndarray, strength: float,
                         sigma: float = 5.0) -> np.ndarray:
     """Per-class loss weights that keep frequent (greyish) ab classes from dominating
@@ -200,8 +208,7 @@ def rebalancing_weights(labels: np.ndarray, centers: np.ndarray, strength: float
     ``strength`` 1 gives equal weights, 0.5 is the paper's.
     """
     counts = np.bincount(np.ravel(labels), minlength=len(centers)).astype(np.float64)
-    distance2 = ((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
-    blurred = np.exp(-distance2 / (2 * sigma**2)) @ (counts / counts.sum())
+    blurred = gaussian_kernel(centers, sigma) @ (counts / counts.sum())
     prior = blurred / blurred.sum()
     weights = 1.0 / ((1.0 - strength) * prior + strength / len(centers))
     return (weights / (weights * prior).sum()).astype(np.float32)

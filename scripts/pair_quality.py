@@ -28,24 +28,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tensorflow as tf  # noqa: E402
 
 from keras_sb.checkpoints import load_checkpoint  # noqa: E402
-from keras_sb.color import _denormalise_lab  # noqa: E402
+from keras_sb.color import channels_to_lab_ab  # noqa: E402
 from keras_sb.data import as_float, open_images  # noqa: E402
 from keras_sb.models import SplitBrain  # noqa: E402
+from keras_sb.models.pixel_losses import PixelCrossEntropy  # noqa: E402
 
-
-def grid_lab(channels: tf.Tensor) -> np.ndarray:
-    """[..., 3] normalised lab channels -> Lab values."""
-    return _denormalise_lab(channels).numpy()
-
-
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    logits = logits.reshape(-1, logits.shape[-1]).astype(np.float64)
-    logits -= logits.max(-1, keepdims=True)
-    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    return float(-log_probs[np.arange(len(log_probs)), labels.ravel()].mean())
+L_RANGE = 100.0  # the lab space's L channel is L / 100
 
 
 def prior_loss(labels: np.ndarray, classes: int) -> float:
@@ -66,23 +56,19 @@ def measure(run: str, data: str, split: str, temperature: float, batch: int) -> 
                              "logits": {d.name: [] for d in task.directions},
                              "targets": {d.name: [] for d in task.directions}}
     for rgb, _ in images:
-        channels, targets = task.encode(as_float(rgb))
-        _, grid = task.codec.encode(as_float(rgb))
+        channels, grid = task.codec.encode(as_float(rgb))
         outputs = model.pretext_outputs(channels)
         predicted = task.predicted_channels(outputs, temperature)
-        lab = grid_lab(grid)
-        sums["true_l"].append(lab[..., 0])
-        sums["true_ab"].append(lab[..., 1:])
+        sums["true_l"].append(grid[..., 0].numpy() * L_RANGE)
+        sums["true_ab"].append(channels_to_lab_ab(grid[..., 1:]).numpy())
         if "ab" in predicted:
-            filler = tf.zeros_like(predicted["ab"][..., :1])
-            sums["pred_ab"].append(grid_lab(tf.concat([filler, predicted["ab"]], -1))[..., 1:])
+            sums["pred_ab"].append(channels_to_lab_ab(predicted["ab"]).numpy())
         if "L" in predicted:
-            filler = tf.zeros_like(predicted["L"])
-            sums["pred_l"].append(grid_lab(tf.concat([predicted["L"], filler, filler], -1))[..., 0])
+            sums["pred_l"].append(predicted["L"][..., 0].numpy() * L_RANGE)
         for d in task.directions:
             if d.kind == "classification":
                 sums["logits"][d.name].append(outputs[d.name].numpy())
-                sums["targets"][d.name].append(targets[d.name].numpy())
+                sums["targets"][d.name].append(task.codec.quantize(grid, d.target).numpy())
     result: dict = {"run": run, "images": len(source), "split": split,
                     "temperature": temperature}
     true_l = np.concatenate(sums["true_l"])
@@ -106,7 +92,7 @@ def measure(run: str, data: str, split: str, temperature: float, batch: int) -> 
         if sums["logits"][d.name]:
             logits = np.concatenate(sums["logits"][d.name])
             labels = np.concatenate(sums["targets"][d.name])
-            result[f"{d.name}_loss"] = round(cross_entropy(logits, labels), 4)
+            result[f"{d.name}_loss"] = round(float(PixelCrossEntropy()(labels, logits)), 4)
             result[f"{d.name}_prior_loss"] = round(prior_loss(labels, logits.shape[-1]), 4)
             result[f"{d.name}_top1"] = round(float((logits.argmax(-1) == labels).mean()), 4)
     return result

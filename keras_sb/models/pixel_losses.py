@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_sb.targets import gaussian_kernel
+
 
 def label_logits(y_true, y_pred):
     """The logit of each pixel's label: [B, H, W] from [B, H, W] labels, [B, H, W, K] logits."""
@@ -16,9 +18,7 @@ def label_logits(y_true, y_pred):
 def soft_label_table(centers, sigma: float) -> np.ndarray:
     """[K, K] rows: the target distribution of each class, a Gaussian of ``sigma`` over the
     distance between class ``centers`` ([K, D]), normalised to sum to 1."""
-    centers = np.asarray(centers, np.float64)
-    distance2 = ((centers[:, None, :] - centers[None, :, :]) ** 2).sum(-1)
-    table = np.exp(-distance2 / (2 * sigma**2))
+    table = gaussian_kernel(centers, sigma)
     return (table / table.sum(-1, keepdims=True)).astype(np.float32)
 
 

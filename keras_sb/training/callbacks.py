@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from keras_sb.safe_io import save_model
-from keras_sb.training.config import RunConfig
+from keras_sb.training.config import RunConfig, flag
 from keras_sb.training.resume import ResumeState
 from keras_sb.training.run_folder import RunFolder
 from keras_sb.visualize import reconstructions, save_grid
@@ -46,9 +46,8 @@ def divergence_advice(config: RunConfig) -> str:
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if f.name in DIVERGENCE_CAUSES and DIVERGENCE_CAUSES[f.name](value, f.default):
-            flag = "--" + f.name.replace("_", "-")
-            causes.append(f"{flag} (off by default)" if isinstance(value, bool)
-                          else f"{flag} {value:g} (default {f.default:g})")
+            causes.append(f"{flag(f.name)} (off by default)" if isinstance(value, bool)
+                          else f"{flag(f.name)} {value:g} (default {f.default:g})")
     lower = f"lower --learning-rate (now {config.learning_rate:g})"
     if not causes:
         return lower[0].upper() + lower[1:] + "."

@@ -46,13 +46,18 @@ def resume_keys(config) -> dict[str, object]:
     return {f.name: f.default for f in dataclasses.fields(config) if f.metadata.get("resume")}
 
 
+def flag(name: str) -> str:
+    """The command-line spelling of setting ``name``: ``learning_rate`` -> --learning-rate."""
+    return "--" + name.replace("_", "-")
+
+
 def check_numbers(config) -> None:
     """Raise ValueError naming the flag for a numeric field that is NaN, infinite or out of
     the bounds declared in its ``opt``."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            check_number("--" + f.name.replace("_", "-"), value, f.metadata)
+            check_number(flag(f.name), value, f.metadata)
 
 
 def check_number(flag: str, value: float, bounds) -> None:
@@ -70,14 +75,16 @@ def check_number(flag: str, value: float, bounds) -> None:
         raise ValueError(f"{flag} must be less than {bounds['below']}, got {value}")
 
 
+ENCODER_HELP = ("backbone architecture of every network: simple, compact, alex, resnet, googl, "
+                "or one added with keras_sb.models.register_backbone")
+
+
 @dataclass
 class PretextConfig:
     """How the pretext model is built (when it is not loaded from a run): its constructor
     arguments (``SplitBrain``)."""
 
-    encoder: str = opt("simple", "backbone architecture of every network: simple, compact, "
-                       "alex, resnet, googl, or one added with "
-                       "keras_sb.models.register_backbone", resume=True)
+    encoder: str = opt("simple", ENCODER_HELP, resume=True)
     width: float = opt(1.0, "channel multiplier (1 = the original system's widths, 0.5 = the "
                        "paper's halves)", resume=True, above=0)
     color_space: str = opt("lab", "how the image is split in two", resume=True,
@@ -531,8 +538,7 @@ class ClassifierPipelineConfig:
                    "OUT/linprobe) (default: runs/classifier)")
     then: str = opt("finetune", "the stage trained on the labelled images after pretraining",
                     choices=("finetune", "linprobe"))
-    encoder: str = opt("simple", "backbone architecture of every network: simple, compact, alex, "
-                       "resnet, googl, or one added with keras_sb.models.register_backbone")
+    encoder: str = opt("simple", ENCODER_HELP)
     labels_per_class: int = opt(0, LABELS_PER_CLASS_HELP, minimum=0)
     seed: int = opt(0, SEED_HELP, minimum=0)
     strategy: str = opt("auto", STRATEGY_HELP, choices=STRATEGIES)
